@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Kernels.Cuda;
+
+/// <summary>
+/// Per-GPU state shared by every kernel on that device: the primary context (the one libtorch uses),
+/// a cuBLAS handle and the NVRTC-compiled fused kernels. Created once per device, on first use.
+/// </summary>
+public sealed partial class CudaDevice
+{
+    static readonly ConcurrentDictionary<int, Lazy<CudaDevice>> Devices = new();
+
+    public int Ordinal { get; }
+    public int ComputeMajor { get; }
+    public int ComputeMinor { get; }
+    public int Multiprocessors { get; }
+    readonly IntPtr context;
+    readonly Lazy<IntPtr> cublas;
+    readonly Lazy<FusedSwiGlu.Module> swiGlu;
+
+    CudaDevice(int ordinal)
+    {
+        Ordinal = ordinal;
+        CudaDriver.Init();
+        int device = CudaDriver.Device(ordinal);
+        ComputeMajor = CudaDriver.Attribute(device, CudaDriver.AttributeComputeCapabilityMajor);
+        ComputeMinor = CudaDriver.Attribute(device, CudaDriver.AttributeComputeCapabilityMinor);
+        Multiprocessors = CudaDriver.Attribute(device, CudaDriver.AttributeMultiprocessorCount);
+        context = CudaDriver.RetainPrimaryContext(device);
+        cublas = new(() => { MakeCurrent(); return Cublas.Create(); });
+        swiGlu = new(() => { MakeCurrent(); return FusedSwiGlu.Module.Load(this); });
+    }
+
+    /// <summary>The device a CUDA tensor lives on.</summary>
+    public static CudaDevice Of(Tensor t) => For(t.device.index < 0 ? 0 : t.device.index);
+
+    public static CudaDevice For(int ordinal) => Devices.GetOrAdd(ordinal, o => new Lazy<CudaDevice>(() => new CudaDevice(o))).Value;
+
+    /// <summary>
+    /// Makes this device current for the driver and the runtime on the calling thread. .NET moves work
+    /// between threads, so every launch calls this first; it is a cheap thread-local switch.
+    /// </summary>
+    public void MakeCurrent()
+    {
+        CudaDriver.SetCurrent(context);
+        CudaRuntime.SetDevice(Ordinal);
+    }
+
+    internal IntPtr CublasHandle => cublas.Value;
+    internal FusedSwiGlu.Module SwiGluKernels => swiGlu.Value;
+
+    /// <summary>Free and total bytes of this device's memory.</summary>
+    public (long Free, long Total) MemoryInfo()
+    {
+        MakeCurrent();
+        return CudaDriver.MemoryInfo();
+    }
+
+    /// <summary>The raw device address of a tensor's first element (storage offset included).</summary>
+    internal static IntPtr DataPointer(Tensor t) => THSTensor_data(t.Handle);
+
+    [LibraryImport(NativeLibraries.TorchSharpShim)] private static partial IntPtr THSTensor_data(IntPtr tensor);
+}

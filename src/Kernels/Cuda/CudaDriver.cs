@@ -1,0 +1,95 @@
+using System.Runtime.InteropServices;
+
+namespace Orchestrator.Kernels.Cuda;
+
+/// <summary>The few CUDA driver API entry points we need (libcuda.so.1), each checked.</summary>
+static unsafe partial class CudaDriver
+{
+    public const int AttributeMultiprocessorCount = 16;
+    public const int AttributeComputeCapabilityMajor = 75;
+    public const int AttributeComputeCapabilityMinor = 76;
+
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuInit(uint flags);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuDeviceGet(out int device, int ordinal);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuDevicePrimaryCtxRetain(out IntPtr context, int device);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuCtxSetCurrent(IntPtr context);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuModuleLoadData(out IntPtr module, byte* image);
+    [LibraryImport(NativeLibraries.Driver, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int cuModuleGetFunction(out IntPtr function, IntPtr module, string name);
+    [LibraryImport(NativeLibraries.Driver)]
+    private static partial int cuLaunchKernel(IntPtr function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
+        uint sharedBytes, IntPtr stream, void** parameters, void** extra);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemGetInfo_v2(out nuint free, out nuint total);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuCtxSynchronize();
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuEventCreate(out IntPtr evt, uint flags);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuEventRecord(IntPtr evt, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuEventSynchronize(IntPtr evt);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuEventDestroy_v2(IntPtr evt);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuGetErrorName(int error, out IntPtr name);
+
+    public static void Init() => Check(cuInit(0), nameof(cuInit));
+
+    public static int Device(int ordinal) { Check(cuDeviceGet(out var d, ordinal), nameof(cuDeviceGet)); return d; }
+
+    public static int Attribute(int device, int attribute)
+    {
+        Check(cuDeviceGetAttribute(out var value, attribute, device), nameof(cuDeviceGetAttribute));
+        return value;
+    }
+
+    public static IntPtr RetainPrimaryContext(int device)
+    {
+        Check(cuDevicePrimaryCtxRetain(out var context, device), nameof(cuDevicePrimaryCtxRetain));
+        return context;
+    }
+
+    public static void SetCurrent(IntPtr context) => Check(cuCtxSetCurrent(context), nameof(cuCtxSetCurrent));
+
+    public static IntPtr LoadModule(byte[] image)
+    {
+        fixed (byte* p = image)
+        {
+            Check(cuModuleLoadData(out var module, p), nameof(cuModuleLoadData));
+            return module;
+        }
+    }
+
+    public static IntPtr Function(IntPtr module, string name)
+    {
+        Check(cuModuleGetFunction(out var function, module, name), $"{nameof(cuModuleGetFunction)}({name})");
+        return function;
+    }
+
+    /// <summary>Launches on the legacy default stream (null), the stream TorchSharp's work runs on.</summary>
+    public static void Launch(IntPtr function, uint grid, uint block, void** parameters) =>
+        Check(cuLaunchKernel(function, grid, 1, 1, block, 1, 1, 0, IntPtr.Zero, parameters, null), nameof(cuLaunchKernel));
+
+    public static (long Free, long Total) MemoryInfo()
+    {
+        Check(cuMemGetInfo_v2(out var free, out var total), nameof(cuMemGetInfo_v2));
+        return ((long)free, (long)total);
+    }
+
+    public static void Synchronize() => Check(cuCtxSynchronize(), nameof(cuCtxSynchronize));
+
+    public static IntPtr CreateEvent() { Check(cuEventCreate(out var e, 0), nameof(cuEventCreate)); return e; }
+    public static void RecordEvent(IntPtr evt) => Check(cuEventRecord(evt, IntPtr.Zero), nameof(cuEventRecord));
+    public static void DestroyEvent(IntPtr evt) => Check(cuEventDestroy_v2(evt), nameof(cuEventDestroy_v2));
+
+    /// <summary>Milliseconds between two recorded events, waiting for the second.</summary>
+    public static float ElapsedMilliseconds(IntPtr start, IntPtr end)
+    {
+        Check(cuEventSynchronize(end), nameof(cuEventSynchronize));
+        Check(cuEventElapsedTime(out var ms, start, end), nameof(cuEventElapsedTime));
+        return ms;
+    }
+
+    public static void Check(int result, string call)
+    {
+        if (result == 0) return;
+        var name = cuGetErrorName(result, out var p) == 0 ? Marshal.PtrToStringUTF8(p) : null;
+        throw new CudaException($"{call} failed: {name ?? "CUDA_ERROR"} ({result})");
+    }
+}

@@ -1,0 +1,149 @@
+using Orchestrator.Kernels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Client.Gpu;
+
+/// <summary>One comparison of a fast path against the float64 loop reference.</summary>
+public sealed record CheckResult(string DType, string Shape, string Quantity, double RelativeError, double Tolerance)
+{
+    public bool Passed => RelativeError < Tolerance;   // NaN (an unwritten, poisoned element) never passes
+}
+
+/// <summary>
+/// Correctness of the kernels on a device: the grouped linear layer and the grouped SwiGLU MLP, forward
+/// and every gradient, against the per-group loop differentiated by autograd in float64 from the same
+/// (rounded) inputs. Fresh random data each run; the allocator is poisoned with NaN before every call,
+/// so an output element the kernels fail to write shows up as a NaN error.
+/// </summary>
+public static class GpuCheck
+{
+    public sealed record Shape(long Batch, long Groups, long InputDim, long HiddenDim, long OutputDim)
+    {
+        public override string ToString() => $"B={Batch} N={Groups} {InputDim}->{HiddenDim}->{OutputDim}";
+    }
+
+    /// <summary>The seed's configuration plus shapes that exercise the edges: one group, odd sizes (the scalar kernel path), B not a multiple of 8.</summary>
+    public static readonly Shape[] DefaultShapes =
+    [
+        new(2560, 12, 1024, 3072, 1024),
+        new(37, 1, 33, 17, 29),
+        new(100, 5, 64, 96, 40),
+        new(13, 3, 16, 8, 24),
+    ];
+
+    public static readonly ScalarType[] DefaultDTypes = [ScalarType.BFloat16, ScalarType.Float16, ScalarType.Float32, ScalarType.Float64];
+
+    public static double Tolerance(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float64 => 1e-10,
+        ScalarType.Float32 => 1e-4,
+        _ => 1e-2,
+    };
+
+    public static List<CheckResult> Run(Device device, IEnumerable<ScalarType> dtypes, IEnumerable<Shape> shapes, Action<string>? progress = null)
+    {
+        random.manual_seed(Random.Shared.NextInt64(1, long.MaxValue));
+        var results = new List<CheckResult>();
+        foreach (var dtype in dtypes)
+            foreach (var shape in shapes)
+            {
+                progress?.Invoke($"{dtype} {shape}");
+                results.AddRange(CheckSwiGlu(device, dtype, shape));
+                results.AddRange(CheckLinear(device, dtype, shape));
+            }
+        return results;
+    }
+
+    static IEnumerable<CheckResult> CheckSwiGlu(Device device, ScalarType dtype, Shape s)
+    {
+        using var scope = NewDisposeScope();
+        // Inputs drawn in float64, rounded to dtype; the reference starts from the rounded values.
+        var x = Draw([s.Batch, s.Groups, s.InputDim], 1, dtype, device);
+        var wGateUp = Draw([s.Groups, s.InputDim, 2 * s.HiddenDim], 1 / Math.Sqrt(s.InputDim), dtype, device);
+        var wDown = Draw([s.Groups, s.HiddenDim, s.OutputDim], 1 / Math.Sqrt(s.HiddenDim), dtype, device);
+        var dOut = Draw([s.Batch, s.Groups, s.OutputDim], 1, dtype, device);
+
+        Tensor output;
+        SwiGluGradients grads;
+        using (no_grad())
+        {
+            Poison(device, s, dtype);
+            output = GroupedSwiGluMlp.Forward(x, wGateUp, wDown, out var saved);
+            Poison(device, s, dtype);
+            grads = GroupedSwiGluMlp.Backward(saved, wGateUp, wDown, dOut);
+            saved.Dispose();
+        }
+
+        var (rx, rg, rd) = (Leaf(x), Leaf(wGateUp), Leaf(wDown));
+        var reference = LoopReference.SwiGluMlp(rx, rg, rd);
+        reference.backward([dOut.to(ScalarType.Float64)]);
+
+        string name = dtype.ToString(), shape = s.ToString();
+        double tol = Tolerance(dtype);
+        return
+        [
+            new(name, shape, "SwiGLU MLP out", Error(output, reference), tol),
+            new(name, shape, "SwiGLU MLP dX", Error(grads.DX, rx.grad!), tol),
+            new(name, shape, "SwiGLU MLP dW_gate_up", Error(grads.DGateUp, rg.grad!), tol),
+            new(name, shape, "SwiGLU MLP dW_down", Error(grads.DDown, rd.grad!), tol),
+        ];
+    }
+
+    static IEnumerable<CheckResult> CheckLinear(Device device, ScalarType dtype, Shape s)
+    {
+        using var scope = NewDisposeScope();
+        var x = Draw([s.Batch, s.Groups, s.InputDim], 1, dtype, device);
+        var w = Draw([s.Groups, s.InputDim, s.HiddenDim], 1 / Math.Sqrt(s.InputDim), dtype, device);
+        var dy = Draw([s.Batch, s.Groups, s.HiddenDim], 1, dtype, device);
+
+        Tensor y, dx, dw;
+        using (no_grad())
+        {
+            Poison(device, s, dtype);
+            y = GroupedLinear.Forward(x, w);
+            Poison(device, s, dtype);
+            (dx, dw) = GroupedLinear.Backward(x, w, dy);
+        }
+        var (rx, rw) = (Leaf(x), Leaf(w));
+        var reference = LoopReference.GroupedLinear(rx, rw);
+        reference.backward([dy.to(ScalarType.Float64)]);
+
+        string name = dtype.ToString(), shape = s.ToString();
+        double tol = Tolerance(dtype);
+        return
+        [
+            new(name, shape, "grouped linear y", Error(y, reference), tol),
+            new(name, shape, "grouped linear dX", Error(dx, rx.grad!), tol),
+            new(name, shape, "grouped linear dW", Error(dw, rw.grad!), tol),
+        ];
+    }
+
+    static Tensor Draw(long[] shape, double scale, ScalarType dtype, Device device) =>
+        randn(shape, ScalarType.Float64).mul_(scale).to(dtype, device);
+
+    /// <summary>A float64 leaf on the same device with the same (rounded) values, for the reference.</summary>
+    static Tensor Leaf(Tensor t) => t.detach().to(ScalarType.Float64).requires_grad_(true);
+
+    /// <summary>‖a − ref‖ / ‖ref‖ in float64; NaN if a has any non-finite element.</summary>
+    static double Error(Tensor actual, Tensor reference)
+    {
+        using var scope = NewDisposeScope();
+        var a = actual.detach().to(ScalarType.Float64);
+        var r = reference.detach().to(ScalarType.Float64);
+        if (!a.isfinite().all().item<bool>()) return double.NaN;
+        return (a - r).norm().item<double>() / r.norm().item<double>();
+    }
+
+    /// <summary>
+    /// Fills freed allocator blocks with NaN: the next allocations of the kernels reuse them, so any
+    /// element they do not write stays NaN. Sized to cover the largest tensor of the shape.
+    /// </summary>
+    static void Poison(Device device, Shape s, ScalarType dtype)
+    {
+        if (device.type != DeviceType.CUDA) return;   // the CPU allocator does not recycle blocks this way
+        long largest = s.Batch * s.Groups * 2 * Math.Max(Math.Max(s.HiddenDim, s.InputDim), s.OutputDim);
+        var blocks = Enumerable.Range(0, 4).Select(_ => full([largest], double.NaN, dtype, device)).ToList();
+        foreach (var block in blocks) block.Dispose();
+    }
+}

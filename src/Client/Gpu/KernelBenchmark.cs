@@ -1,0 +1,214 @@
+using System.Text;
+using System.Text.Json;
+using Orchestrator.Kernels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Client.Gpu;
+
+/// <summary>Shapes and timing settings of one benchmark run.</summary>
+public sealed record BenchmarkSettings(
+    long Batch, long Groups, long InputDim, long LinearOutputDim, long HiddenDim, long MlpOutputDim,
+    ScalarType DType, Device Device, int Warmup, int Repetitions, int InputSets);
+
+/// <summary>One row of the table. Rate is TFLOP/s for GEMM work, GB/s for elementwise work.</summary>
+public sealed record BenchmarkRow(string Case, double LoopMs, double OursMs, double Rate, string RateUnit, double PercentOfCeiling);
+
+public sealed record BenchmarkReport(
+    string Device, string DType, BenchmarkSettings Settings, double GemmCeilingTflops, double CopyCeilingGBps,
+    IReadOnlyList<BenchmarkRow> Rows, long MlpTrainingBytesMeasured, long MlpTrainingBytesMinimum);
+
+/// <summary>
+/// The kernel benchmark: the per-group loop (TorchSharp) against our strided batched GEMMs and fused
+/// activations, with the device's own ceilings measured in the same run (a large matmul for GEMM work,
+/// a large device-to-device copy for elementwise work). Random data, inputs rotated between repetitions.
+/// </summary>
+public static class KernelBenchmark
+{
+    public static BenchmarkReport Run(BenchmarkSettings s, Action<string>? progress = null)
+    {
+        var timer = new DeviceTimer(s.Device, s.Warmup, s.Repetitions);
+        random.manual_seed(Random.Shared.NextInt64(1, long.MaxValue));   // fresh data every run
+        Tensor Rand(long[] shape, double scale) => randn(shape, s.DType, s.Device).mul_(scale);
+
+        long b = s.Batch, n = s.Groups, d = s.InputDim, o = s.LinearOutputDim, h = s.HiddenDim, m = s.MlpOutputDim;
+        long rows = b * n, es = ElementSize(s.DType);
+        using var scope = NewDisposeScope();
+
+        // Weights are shared across repetitions, like a training step; activations rotate through
+        // several sets so the L2 cache never holds the next input.
+        var w = Rand([n, d, o], 1 / Math.Sqrt(d));                      // (N, D_in, D_out)
+        var wGateUp = Rand([n, d, 2 * h], 1 / Math.Sqrt(d));            // (N, D_in, 2H)
+        var wDown = Rand([n, h, m], 1 / Math.Sqrt(h));                  // (N, H, D_mlp)
+        var xs = Sets(s.InputSets, () => Rand([b, n, d], 1));           // (B, N, D_in)
+        var dys = Sets(s.InputSets, () => Rand([b, n, o], 1));          // (B, N, D_out)
+        var dOuts = Sets(s.InputSets, () => Rand([b, n, m], 1));        // (B, N, D_mlp)
+        var gateUps = Sets(s.InputSets, () => Rand([b, n, 2 * h], 2));  // (B, N, 2H)
+        var dHiddens = Sets(s.InputSets, () => Rand([b, n, h], 1));     // (B, N, H)
+        Tensor Pick(Tensor[] sets, int i) => sets[i % sets.Length];
+
+        // Memory first: the caching allocator never returns memory, so later cases would hide it.
+        progress?.Invoke("memory of the SwiGLU MLP training step");
+        long before = timer.UsedBytes();
+        using (NewDisposeScope())
+        {
+            var output = GroupedSwiGluMlp.Forward(xs[0], wGateUp, wDown, out var saved);
+            using var grads = GroupedSwiGluMlp.Backward(saved, wGateUp, wDown, dOuts[0]);
+            saved.Dispose();
+        }
+        long measured = timer.UsedBytes() - before;
+        // Saved gateUp (2H) + hidden (H) + output (D_mlp) + the transient dHidden (H) and dGateUp (2H)
+        // + dX (D_in) + weight gradients: the least any implementation must hold at the peak.
+        long minimum = es * (rows * (2 * h + h + m + h + 2 * h + d) + n * (d * 2 * h + h * m));
+
+        progress?.Invoke("ceilings");
+        double gemmCeiling = GemmCeilingTflops(timer, s);
+        double copyCeiling = CopyCeilingGBps(timer, s);
+
+        var rows_ = new List<BenchmarkRow>();
+        void Gemm(string name, double flops, Action<int> loop, Action<int> ours)
+        {
+            progress?.Invoke(name);
+            double loopMs = Timed(timer, loop), oursMs = Timed(timer, ours);
+            double tflops = flops / (oursMs * 1e-3) / 1e12;
+            rows_.Add(new(name, loopMs, oursMs, tflops, "TFLOP/s", 100 * tflops / gemmCeiling));
+        }
+        void Elementwise(string name, double bytes, Action<int> baseline, Action<int> ours, Action<int>? prepareBaseline = null)
+        {
+            progress?.Invoke(name);
+            double baseMs = timer.MedianMs(i => { using var _ = NewDisposeScope(); baseline(i); }, prepareBaseline);
+            double oursMs = Timed(timer, ours);
+            double gbps = bytes / (oursMs * 1e-3) / 1e9;
+            rows_.Add(new(name, baseMs, oursMs, gbps, "GB/s", 100 * gbps / copyCeiling));
+        }
+
+        double linearFlops = 2.0 * rows * d * o, mlpFlops = 2.0 * rows * (d * 2 * h + h * m);
+        using (no_grad())
+        {
+            Gemm($"grouped linear fwd {d}->{o}", linearFlops,
+                i => LoopReference.GroupedLinear(Pick(xs, i), w),
+                i => GroupedLinear.Forward(Pick(xs, i), w));
+        }
+        Gemm($"grouped linear fwd+bwd {d}->{o}", 3 * linearFlops,
+            i =>
+            {
+                var x = Pick(xs, i).detach().requires_grad_(true);
+                var wl = w.detach().requires_grad_(true);
+                LoopReference.GroupedLinear(x, wl).backward([Pick(dys, i)]);
+            },
+            i =>
+            {
+                using var _ = no_grad();
+                var y = GroupedLinear.Forward(Pick(xs, i), w);
+                var (dx, dw) = GroupedLinear.Backward(Pick(xs, i), w, Pick(dys, i));
+            });
+        using (no_grad())
+        {
+            Gemm($"SwiGLU MLP fwd {d}->{h}->{m}", mlpFlops,
+                i => LoopReference.SwiGluMlp(Pick(xs, i), wGateUp, wDown),
+                i => GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown));
+        }
+        Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}", 3 * mlpFlops,
+            i =>
+            {
+                var x = Pick(xs, i).detach().requires_grad_(true);
+                var wg = wGateUp.detach().requires_grad_(true);
+                var wd = wDown.detach().requires_grad_(true);
+                LoopReference.SwiGluMlp(x, wg, wd).backward([Pick(dOuts, i)]);
+            },
+            i =>
+            {
+                using var _ = no_grad();
+                var output = GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown, out var saved);
+                using var grads = GroupedSwiGluMlp.Backward(saved, wGateUp, wDown, Pick(dOuts, i));
+                saved.Dispose();
+            });
+
+        using (no_grad())
+        {
+            Elementwise($"SwiGLU activation fwd (B*N={rows}, H={h})", 3.0 * rows * h * es,
+                i => { var gu = Pick(gateUps, i); _ = nn.functional.silu(gu.narrow(-1, 0, h)) * gu.narrow(-1, h, h); },
+                i => SwiGluActivation.Forward(Pick(gateUps, i)));
+        }
+        // The baseline's backward alone is timed: its forward graph is built before the clock starts.
+        Tensor? leaf = null, hidden = null;
+        Elementwise($"SwiGLU activation bwd (B*N={rows}, H={h})", 5.0 * rows * h * es,
+            i =>
+            {
+                hidden!.backward([Pick(dHiddens, i)]);
+                hidden.Dispose();
+                leaf!.Dispose();   // frees its .grad before the next repetition
+            },
+            i => { using var _ = no_grad(); SwiGluActivation.Backward(Pick(gateUps, i), Pick(dHiddens, i)); },
+            prepareBaseline: i =>
+            {
+                using var views = NewDisposeScope();
+                leaf = Pick(gateUps, i).detach().requires_grad_(true).DetachFromDisposeScope();
+                hidden = (nn.functional.silu(leaf.narrow(-1, 0, h)) * leaf.narrow(-1, h, h)).DetachFromDisposeScope();
+            });
+
+        return new BenchmarkReport(s.Device.ToString(), s.DType.ToString(), s, gemmCeiling, copyCeiling, rows_, measured, minimum);
+    }
+
+    /// <summary>Median time of work(i), each repetition inside its own dispose scope.</summary>
+    static double Timed(DeviceTimer timer, Action<int> work) => timer.MedianMs(i => { using var _ = NewDisposeScope(); work(i); });
+
+    static Tensor[] Sets(int count, Func<Tensor> make) => Enumerable.Range(0, count).Select(_ => make()).ToArray();
+
+    /// <summary>A large square matmul through TorchSharp: the practical GEMM rate of this device and dtype.</summary>
+    static double GemmCeilingTflops(DeviceTimer timer, BenchmarkSettings s)
+    {
+        long size = timer.IsCuda ? 8192 : 1024;
+        using var scope = NewDisposeScope();
+        var a = randn([size, size], s.DType, s.Device);
+        var b = randn([size, size], s.DType, s.Device);
+        double ms = Timed(timer, _ => a.matmul(b));
+        return 2.0 * size * size * size / (ms * 1e-3) / 1e12;
+    }
+
+    /// <summary>A large device-to-device copy, counting bytes read plus bytes written.</summary>
+    static double CopyCeilingGBps(DeviceTimer timer, BenchmarkSettings s)
+    {
+        long bytes = timer.IsCuda ? 1L << 30 : 1L << 26;
+        using var scope = NewDisposeScope();
+        var src = randn([bytes / ElementSize(s.DType)], s.DType, s.Device);
+        var dst = empty_like(src);
+        double ms = Timed(timer, _ => dst.copy_(src));
+        return 2.0 * bytes / (ms * 1e-3) / 1e9;
+    }
+
+    static long ElementSize(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float64 => 8,
+        ScalarType.Float32 => 4,
+        _ => 2,
+    };
+
+    public static string ToMarkdown(BenchmarkReport r)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"device {r.Device}, {r.DType}, B={r.Settings.Batch}, N={r.Settings.Groups}; " +
+                      $"median of {r.Settings.Repetitions} after {r.Settings.Warmup} warm-ups, {r.Settings.InputSets} rotating input sets");
+        sb.AppendLine($"ceilings measured in this run: GEMM {r.GemmCeilingTflops:F0} TFLOP/s (square matmul), copy {r.CopyCeilingGBps:F0} GB/s (read + write)");
+        sb.AppendLine();
+        sb.AppendLine("| case | loop / TorchSharp (ms) | ours (ms) | speedup | rate | % of ceiling |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var row in r.Rows)
+            sb.AppendLine($"| {row.Case} | {row.LoopMs:F3} | {row.OursMs:F3} | {row.LoopMs / row.OursMs:F2}x | {row.Rate:G4} {row.RateUnit} | {row.PercentOfCeiling:F1}% |");
+        if (r.MlpTrainingBytesMeasured > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"SwiGLU MLP fwd+bwd device memory: {r.MlpTrainingBytesMeasured / 1048576.0:F0} MiB reserved by the step " +
+                          $"(driver view, caching allocator included) vs {r.MlpTrainingBytesMinimum / 1048576.0:F0} MiB of saved activations, outputs and gradients");
+        }
+        return sb.ToString();
+    }
+
+    public static string ToJson(BenchmarkReport r) =>
+        JsonSerializer.Serialize(new
+        {
+            r.Device, r.DType, r.Settings.Batch, r.Settings.Groups, r.Settings.InputDim, r.Settings.LinearOutputDim,
+            r.Settings.HiddenDim, r.Settings.MlpOutputDim, r.GemmCeilingTflops, r.CopyCeilingGBps, r.Rows,
+            r.MlpTrainingBytesMeasured, r.MlpTrainingBytesMinimum,
+        }, new JsonSerializerOptions { WriteIndented = true });
+}

@@ -1,0 +1,31 @@
+using TorchSharp;
+
+namespace Orchestrator.Kernels;
+
+/// <summary>The dtype names users type (bf16, float32, ...) and the ones we print.</summary>
+public static class DTypeNames
+{
+    static readonly Dictionary<string, torch.ScalarType> Known = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["bf16"] = torch.ScalarType.BFloat16, ["bfloat16"] = torch.ScalarType.BFloat16,
+        ["f16"] = torch.ScalarType.Float16, ["fp16"] = torch.ScalarType.Float16, ["float16"] = torch.ScalarType.Float16, ["half"] = torch.ScalarType.Float16,
+        ["f32"] = torch.ScalarType.Float32, ["fp32"] = torch.ScalarType.Float32, ["float32"] = torch.ScalarType.Float32, ["float"] = torch.ScalarType.Float32,
+        ["f64"] = torch.ScalarType.Float64, ["fp64"] = torch.ScalarType.Float64, ["float64"] = torch.ScalarType.Float64, ["double"] = torch.ScalarType.Float64,
+    };
+
+    /// <summary>Parses a dtype name; the error lists what is accepted.</summary>
+    public static torch.ScalarType Parse(string name, string what = "dtype") =>
+        Known.TryGetValue(name.Trim(), out var dtype)
+            ? dtype
+            : throw new ArgumentException($"{what} '{name}' is not a supported dtype; use one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64).");
+
+    /// <summary>The canonical lower-case name (bfloat16, float16, float32, float64).</summary>
+    public static string Name(torch.ScalarType dtype) => dtype switch
+    {
+        torch.ScalarType.BFloat16 => "bfloat16",
+        torch.ScalarType.Float16 => "float16",
+        torch.ScalarType.Float32 => "float32",
+        torch.ScalarType.Float64 => "float64",
+        _ => dtype.ToString().ToLowerInvariant(),
+    };
+}

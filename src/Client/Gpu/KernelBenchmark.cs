@@ -14,9 +14,12 @@ public sealed record BenchmarkSettings(
 /// <summary>One row of the table. Rate is TFLOP/s for GEMM work, GB/s for elementwise work.</summary>
 public sealed record BenchmarkRow(string Case, double LoopMs, double OursMs, double Rate, string RateUnit, double PercentOfCeiling);
 
+/// <summary>One phase of our SwiGLU MLP step, timed alone.</summary>
+public sealed record PhaseRow(string Phase, double Ms, double Rate, string RateUnit, double PercentOfCeiling);
+
 public sealed record BenchmarkReport(
     string Device, string DType, BenchmarkSettings Settings, double GemmCeilingTflops, double CopyCeilingGBps,
-    IReadOnlyList<BenchmarkRow> Rows, long MlpTrainingBytesMeasured, long MlpTrainingBytesMinimum);
+    IReadOnlyList<BenchmarkRow> Rows, IReadOnlyList<PhaseRow> MlpPhases, long MlpTrainingBytesMeasured, long MlpTrainingBytesMinimum);
 
 /// <summary>
 /// The kernel benchmark: the per-group loop (TorchSharp) against our strided batched GEMMs and fused
@@ -147,7 +150,27 @@ public static class KernelBenchmark
                 hidden = (nn.functional.silu(leaf.narrow(-1, 0, h)) * leaf.narrow(-1, h, h)).DetachFromDisposeScope();
             });
 
-        return new BenchmarkReport(s.Device.ToString(), s.DType.ToString(), s, gemmCeiling, copyCeiling, rows_, measured, minimum);
+        // Where the SwiGLU MLP's time goes: each kernel of our step alone.
+        var hiddens = dHiddens;   // any (B, N, H) random data serves as the hidden activations
+        var phases = new List<PhaseRow>();
+        void Phase(string name, double work, bool gemm, Action<int> run)
+        {
+            progress?.Invoke($"phase {name}");
+            double ms = Timed(timer, run);
+            double rate = gemm ? work / (ms * 1e-3) / 1e12 : work / (ms * 1e-3) / 1e9;
+            phases.Add(new(name, ms, rate, gemm ? "TFLOP/s" : "GB/s", 100 * rate / (gemm ? gemmCeiling : copyCeiling)));
+        }
+        using (no_grad())
+        {
+            Phase("fwd: gate_up = x @ W_gate_up", 2.0 * rows * d * 2 * h, true, i => GroupedLinear.Forward(Pick(xs, i), wGateUp));
+            Phase("fwd: hidden = silu(gate) * up", 3.0 * rows * h * es, false, i => SwiGluActivation.Forward(Pick(gateUps, i)));
+            Phase("fwd: out = hidden @ W_down", 2.0 * rows * h * m, true, i => GroupedLinear.Forward(Pick(hiddens, i), wDown));
+            Phase("bwd: dW_down, dHidden (2 GEMMs)", 4.0 * rows * h * m, true, i => GroupedLinear.Backward(Pick(hiddens, i), wDown, Pick(dOuts, i)));
+            Phase("bwd: dGateUp = swiglu'(gate_up, dHidden)", 5.0 * rows * h * es, false, i => SwiGluActivation.Backward(Pick(gateUps, i), Pick(dHiddens, i)));
+            Phase("bwd: dW_gate_up, dX (2 GEMMs)", 4.0 * rows * d * 2 * h, true, i => GroupedLinear.Backward(Pick(xs, i), wGateUp, Pick(gateUps, i)));
+        }
+
+        return new BenchmarkReport(s.Device.ToString(), s.DType.ToString(), s, gemmCeiling, copyCeiling, rows_, phases, measured, minimum);
     }
 
     /// <summary>Median time of work(i), each repetition inside its own dispose scope.</summary>
@@ -195,6 +218,14 @@ public static class KernelBenchmark
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
         foreach (var row in r.Rows)
             sb.AppendLine($"| {row.Case} | {row.LoopMs:F3} | {row.OursMs:F3} | {row.LoopMs / row.OursMs:F2}x | {row.Rate:G4} {row.RateUnit} | {row.PercentOfCeiling:F1}% |");
+        sb.AppendLine();
+        sb.AppendLine("Our SwiGLU MLP step, one kernel phase at a time:");
+        sb.AppendLine();
+        sb.AppendLine("| phase | ms | rate | % of ceiling |");
+        sb.AppendLine("| --- | ---: | ---: | ---: |");
+        foreach (var p in r.MlpPhases)
+            sb.AppendLine($"| {p.Phase} | {p.Ms:F3} | {p.Rate:G4} {p.RateUnit} | {p.PercentOfCeiling:F1}% |");
+        sb.AppendLine($"| sum of phases (fwd+bwd) | {r.MlpPhases.Sum(p => p.Ms):F3} | | |");
         if (r.MlpTrainingBytesMeasured > 0)
         {
             sb.AppendLine();

@@ -16,7 +16,6 @@ public sealed partial class CudaDevice
     public int Ordinal { get; }
     public int ComputeMajor { get; }
     public int ComputeMinor { get; }
-    public int Multiprocessors { get; }
     readonly IntPtr context;
     readonly Lazy<IntPtr> cublas;
     readonly Lazy<FusedSwiGlu.Module> swiGlu;
@@ -28,7 +27,6 @@ public sealed partial class CudaDevice
         int device = CudaDriver.Device(ordinal);
         ComputeMajor = CudaDriver.Attribute(device, CudaDriver.AttributeComputeCapabilityMajor);
         ComputeMinor = CudaDriver.Attribute(device, CudaDriver.AttributeComputeCapabilityMinor);
-        Multiprocessors = CudaDriver.Attribute(device, CudaDriver.AttributeMultiprocessorCount);
         context = CudaDriver.RetainPrimaryContext(device);
         cublas = new(() => { MakeCurrent(); return Cublas.Create(); });
         swiGlu = new(() => { MakeCurrent(); return FusedSwiGlu.Module.Load(this); });

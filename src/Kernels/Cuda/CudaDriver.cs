@@ -5,7 +5,6 @@ namespace Orchestrator.Kernels.Cuda;
 /// <summary>The few CUDA driver API entry points we need (libcuda.so.1), each checked.</summary>
 static unsafe partial class CudaDriver
 {
-    public const int AttributeMultiprocessorCount = 16;
     public const int AttributeComputeCapabilityMajor = 75;
     public const int AttributeComputeCapabilityMinor = 76;
 

@@ -1,0 +1,56 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Training;
+
+/// <summary>
+/// AdamW with decoupled weight decay, in place on plain tensors, with torch.optim.AdamW's formula:
+///   p -= lr * wd * p
+///   m  = b1 * m + (1 - b1) * g
+///   v  = b2 * v + (1 - b2) * g²
+///   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+/// The state (m, v, step count) is exposed so a checkpoint can save and restore it.
+/// </summary>
+public sealed class AdamW : IDisposable
+{
+    readonly OptimizerSpec settings;
+    readonly Tensor[] parameters;
+    public IReadOnlyList<Tensor> ExpAvg { get; }     // m, one per parameter
+    public IReadOnlyList<Tensor> ExpAvgSq { get; }   // v, one per parameter
+    public long StepCount { get; private set; }
+
+    public AdamW(OptimizerSpec settings, params Tensor[] parameters)
+    {
+        this.settings = settings;
+        this.parameters = parameters;
+        ExpAvg = parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray();
+        ExpAvgSq = parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray();
+    }
+
+    /// <summary>One update; grads[i] is the gradient of parameters[i].</summary>
+    public void Step(params Tensor[] grads)
+    {
+        if (grads.Length != parameters.Length)
+            throw new ArgumentException($"AdamW has {parameters.Length} parameters but got {grads.Length} gradients.", nameof(grads));
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        StepCount++;
+        var (lr, b1, b2) = (settings.LearningRate, settings.Beta1, settings.Beta2);
+        double biasCorrection1 = 1 - Math.Pow(b1, StepCount);
+        double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(b2, StepCount));
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            var (p, g, m, v) = (parameters[i], grads[i], ExpAvg[i], ExpAvgSq[i]);
+            p.mul_(1 - lr * settings.WeightDecay);
+            m.mul_(b1).add_(g, 1 - b1);
+            v.mul_(b2).addcmul_(g, g, 1 - b2);
+            var denom = (v.sqrt() / biasCorrection2Sqrt).add_(settings.Eps);
+            p.addcdiv_(m, denom, -lr / biasCorrection1);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in ExpAvg.Concat(ExpAvgSq)) t.Dispose();
+    }
+}

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Orchestrator.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -30,20 +29,19 @@ public sealed class InProcessTrainer : IDisposable
     public StepMetrics Step()
     {
         using var scope = NewDisposeScope();
-        long start = Stopwatch.GetTimestamp();
+        var timer = new PhaseTimer();
         using var batch = source.Get(StepCount);
         var x = Trunk.Forward(batch.Features.to(Trunk.Weight.device));    // (B, N, D_in)
-        double trunkForward = Lap(ref start);
+        double trunkForward = timer.Lap();
         var y = Towers.Forward(x);                                          // (B, N, D_out)
-        double towerForward = Lap(ref start);
+        double towerForward = timer.Lap();
         var (loss, dY) = MseLoss.Compute(y, batch.Targets.to(y.device));
-        double lossMs = Lap(ref start);
+        double lossMs = timer.Lap();
         var dX = Towers.Backward(dY);                                       // (B, N, D_in)
-        double towerBackward = Lap(ref start);
+        double towerBackward = timer.Lap();
         Trunk.Backward(dX);
-        double trunkBackward = Lap(ref start);
-        return new StepMetrics(StepCount++, loss, spec.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward,
-            trunkForward + towerForward + lossMs + towerBackward + trunkBackward);
+        double trunkBackward = timer.Lap();
+        return new StepMetrics(StepCount++, loss, spec.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs);
     }
 
     /// <summary>Copies of every parameter under its <see cref="ParameterNames"/> name; the caller owns them.</summary>
@@ -54,15 +52,6 @@ public sealed class InProcessTrainer : IDisposable
         [ParameterNames.TowerGateUp] = Towers.WGateUp.clone().DetachFromDisposeScope(),
         [ParameterNames.TowerDown] = Towers.WDown.clone().DetachFromDisposeScope(),
     };
-
-    /// <summary>Milliseconds since <paramref name="start"/>, which moves to now.</summary>
-    public static double Lap(ref long start)
-    {
-        long now = Stopwatch.GetTimestamp();
-        double ms = Stopwatch.GetElapsedTime(start, now).TotalMilliseconds;
-        start = now;
-        return ms;
-    }
 
     public void Dispose()
     {

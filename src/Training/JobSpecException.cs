@@ -4,4 +4,6 @@ namespace Orchestrator.Training;
 public sealed class JobSpecException(string field, string problem) : ArgumentException($"{field}: {problem}", field)
 {
     public string Field { get; } = field;
+    public string Problem { get; } = problem;
+    public override string Message => $"{Field}: {Problem}";   // without ArgumentException's "(Parameter ...)" suffix
 }

@@ -10,18 +10,26 @@ namespace Orchestrator.Training.Tests;
 /// </summary>
 public static class LiveTensors
 {
-    public static void WithoutCollection(Action body, long budgetBytes = 240L << 20)
+    public static long Count => Tensor.TotalCount;
+
+    public static async Task WithoutCollectionAsync(Func<Task> body, long budgetBytes = 240L << 20)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
         Assert.True(GC.TryStartNoGCRegion(budgetBytes), "could not suspend garbage collection");
-        try { body(); }
+        try
+        {
+            await body();
+            Assert.True(GCSettings.LatencyMode == GCLatencyMode.NoGCRegion,
+                "a garbage collection ran while counting tensors, so finalizers may have hidden a leak: raise the budget");
+        }
         finally
         {
             if (GCSettings.LatencyMode == GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
         }
     }
 
-    public static long Count => Tensor.TotalCount;
+    public static void WithoutCollection(Action body) =>
+        WithoutCollectionAsync(() => { body(); return Task.CompletedTask; }).GetAwaiter().GetResult();
 }

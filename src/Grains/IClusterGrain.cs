@@ -1,0 +1,18 @@
+using Orleans.Concurrency;
+using Orchestrator.Grains.Placement;
+
+namespace Orchestrator.Grains;
+
+/// <summary>The cluster at a glance: the devices silos advertise and the jobs started on it. Key: <see cref="Key"/>.</summary>
+public interface IClusterGrain : IGrainWithStringKey
+{
+    const string Key = "cluster";
+
+    [AlwaysInterleave]
+    Task<ClusterDevice[]> GetDevicesAsync();
+
+    Task AddJobAsync(string name);
+
+    [AlwaysInterleave]
+    Task<string[]> GetJobsAsync();
+}

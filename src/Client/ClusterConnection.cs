@@ -46,6 +46,7 @@ public sealed class ClusterConnection(IHost host, IGrainFactory grains, string d
         builder.Services.AddSerilog(logger => logger
             .MinimumLevel.Is(verbose ? LogEventLevel.Information : LogEventLevel.Warning)
             .MinimumLevel.Override("Orleans", verbose ? LogEventLevel.Information : LogEventLevel.Error)
+            .MinimumLevel.Override("Polly", LogEventLevel.Warning)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}"));
 

@@ -33,10 +33,10 @@ public sealed class TrainingReport(JobSpec spec, string? logDir)
         return $"step {steps.Count}/{spec.Steps}  loss {last.Loss:G4}  {recent.Average(s => s.SamplesPerSecond):N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
     }
 
-    public Table Summary(JobStatus status)
+    public Panel Summary(JobStatus status)
     {
-        var table = new Table().Title($"[bold]{Markup.Escape(spec.Name)}[/]").AddColumn("").AddColumn("").HideHeaders();
-        void Row(string what, string value) => table.AddRow(what, Markup.Escape(value));
+        var table = new Grid().AddColumn(new GridColumn().PadRight(2)).AddColumn();
+        void Row(string what, string value) => table.AddRow(new Markup($"[bold]{what}[/]"), new Text(value));
         Row("workers", string.Join("\n", status.Workers.Select(w =>
             $"{w.Silo}/{w.Device}  groups [{w.FirstGroup}, {w.FirstGroup + w.GroupCount})  {w.Transport}")));
         Row("coordinator", status.CoordinatorSilo);
@@ -51,6 +51,6 @@ public sealed class TrainingReport(JobSpec spec, string? logDir)
                 $"towers bwd {steps.Average(s => s.TowerBackwardMs):F2}, trunk bwd {steps.Average(s => s.TrunkBackwardMs):F2}");
         }
         if (logDir is not null) Row("tensorboard", Path.GetFullPath(logDir));
-        return table;
+        return new Panel(table).Header($" {Markup.Escape(spec.Name)} ");
     }
 }

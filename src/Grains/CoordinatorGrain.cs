@@ -101,6 +101,9 @@ public sealed class CoordinatorGrain(
         {
             var metrics = await Step(spec!, trunk!, source!);
             (steps, lastLoss) = (steps + 1, metrics.Loss);
+            if (!double.IsFinite(metrics.Loss))
+                throw new InvalidOperationException($"the loss is {metrics.Loss} at step {metrics.Step}: training diverged " +
+                    $"(try a smaller learning rate than {spec!.Optimizer.LearningRate} or a wider dtype than {spec.DType}).");
             if (steps >= spec!.Steps) state = JobState.Finished;
             log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
             return metrics;

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
@@ -74,7 +76,9 @@ public static class OrchestratorHosting
     /// are left to Orleans' exception codec, which keeps their type name and message.
     /// </summary>
     public static ISerializerBuilder AddTrainingTypes(this ISerializerBuilder serializer) =>
-        serializer.AddJsonSerializer(isSupported: type => type.Assembly == typeof(JobSpec).Assembly && !type.IsAssignableTo(typeof(Exception)));
+        serializer.AddJsonSerializer(
+            isSupported: type => type.Assembly == typeof(JobSpec).Assembly && !type.IsAssignableTo(typeof(Exception)),
+            new JsonSerializerOptions { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals });   // a NaN loss must still arrive
 
     /// <summary>"host:port" -> endpoint; "localhost" resolves to loopback.</summary>
     public static IPEndPoint ParseEndpoint(string text)

@@ -15,4 +15,11 @@ app.Configure(config =>
         .WithExample("status", "--gateway", "localhost:30000");
     // Room for the benchmark and GPU self-check commands ("bench", "gpu-check"), which another change adds here.
 });
-return await app.RunAsync(args);
+// Ctrl+C stops training after the current step; the summary is still printed and the job released.
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+return await app.RunAsync(args, cancel.Token);

@@ -120,39 +120,64 @@ public sealed class CoordinatorGrain(
     {
         var timer = new PhaseTimer();
         Tensor? targets = null;
-        var xs = await Cpu.RunAsync(() =>
+        try
         {
-            using var scope = NewDisposeScope();
-            var batch = data.Get(steps);
-            targets = batch.Targets.DetachFromDisposeScope();        // (B, N, D_out), kept for the loss
-            var x = model.Forward(batch.Features);                    // (B, N, D_in)
-            return workers.Select(w => w.Transport.Pack(x.narrow(1, w.Groups.First, w.Groups.Count))).ToArray();
-        });
-        double trunkForward = timer.Lap();
+            var xs = await Cpu.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                var batch = data.Get(steps);
+                targets = batch.Targets.DetachFromDisposeScope();        // (B, N, D_out), kept for the loss
+                var x = model.Forward(batch.Features);                    // (B, N, D_in)
+                return workers.Select(w => w.Transport.Pack(x.narrow(1, w.Groups.First, w.Groups.Count))).ToArray();
+            });
+            double trunkForward = timer.Lap();
 
-        var ys = await Task.WhenAll(workers.Select((w, i) => w.Grain.ForwardAsync(xs[i])));
-        double towerForward = timer.Lap();
+            var ys = await ExchangeAsync(xs, (worker, x) => worker.ForwardAsync(x));
+            double towerForward = timer.Lap();
 
-        var (loss, dYs) = await Cpu.RunAsync(() =>
+            var (loss, dYs) = await Cpu.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                var y = Gather(ys);                                       // (B, N, D_out)
+                var (value, dY) = MseLoss.Compute(y, targets!);
+                return (value, workers.Select(w => w.Transport.Pack(dY.narrow(1, w.Groups.First, w.Groups.Count))).ToArray());
+            });
+            double lossMs = timer.Lap();
+
+            var dXs = await ExchangeAsync(dYs, (worker, dY) => worker.BackwardAsync(dY));
+            double towerBackward = timer.Lap();
+
+            await Cpu.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                model.Backward(Gather(dXs));                              // dX (B, N, D_in)
+            });
+            double trunkBackward = timer.Lap();
+            return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs);
+        }
+        finally
         {
-            using var scope = NewDisposeScope();
-            using var target = targets!;
-            var y = Gather(ys);                                       // (B, N, D_out)
-            var (value, dY) = MseLoss.Compute(y, target);
-            return (value, workers.Select(w => w.Transport.Pack(dY.narrow(1, w.Groups.First, w.Groups.Count))).ToArray());
-        });
-        double lossMs = timer.Lap();
+            targets?.Dispose();
+        }
+    }
 
-        var dXs = await Task.WhenAll(workers.Select((w, i) => w.Grain.BackwardAsync(dYs[i])));
-        double towerBackward = timer.Lap();
-
-        await Cpu.RunAsync(() =>
+    /// <summary>
+    /// Calls every worker concurrently with its payload. When a call fails, the payloads nobody unpacked (requests
+    /// and the replies that did arrive) release their tensors before the error propagates.
+    /// </summary>
+    async Task<TensorPayload[]> ExchangeAsync(TensorPayload[] requests, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call)
+    {
+        var calls = workers.Select((w, i) => call(w.Grain, requests[i])).ToArray();
+        try
         {
-            using var scope = NewDisposeScope();
-            model.Backward(Gather(dXs));                              // dX (B, N, D_in)
-        });
-        double trunkBackward = timer.Lap();
-        return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs);
+            return await Task.WhenAll(calls);
+        }
+        catch
+        {
+            foreach (var request in requests) request.Dispose();
+            foreach (var reply in calls.Where(c => c.IsCompletedSuccessfully)) reply.Result.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The workers' slices side by side along the group dimension, on the trunk's device (CPU executor only).</summary>

@@ -45,7 +45,11 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
     /// <summary>Unpack, compute, pack the reply in the kind the request came in, all on the device thread.</summary>
     Task<TensorPayload> Exchange(TensorPayload request, Func<TowerShard, Tensor, Tensor> compute)
     {
-        var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+        if (shard is not { } current)
+        {
+            request.Dispose();
+            throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+        }
         var transport = transports.For(request);
         return executor.RunAsync(() =>
         {

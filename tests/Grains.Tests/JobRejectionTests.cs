@@ -48,15 +48,9 @@ public class JobRejectionTests(ClusterFixture fixture)
     [Fact]
     public async Task A_data_file_that_does_not_fit_the_model_is_named()
     {
-        using var scope = NewDisposeScope();
-        var check = new Check();
         var path = Path.Combine(Path.GetTempPath(), $"mismatch-{Guid.NewGuid():N}.safetensors");
         var spec = Job() with { Data = new DataSpec { Source = "safetensors", Path = path } };
-        SafeTensors.Write(path, new Dictionary<string, Tensor>
-        {
-            [SafetensorsSource.FeaturesName] = check.Randn([10, spec.Shape.Features + 1], ScalarType.Float32),
-            [SafetensorsSource.TargetsName] = check.Randn([10, spec.Shape.Groups, spec.Shape.Output], ScalarType.Float32),
-        });
+        WriteData(path, samples: 10, spec.Shape.Features + 1, spec.Shape.Groups, spec.Shape.Output);
         try
         {
             Assert.Contains($"'features' is (10, {spec.Shape.Features + 1}) but the job needs (S, {spec.Shape.Features})", (await StartFails(spec)).Message);
@@ -65,6 +59,17 @@ public class JobRejectionTests(ClusterFixture fixture)
         {
             File.Delete(path);
         }
+    }
+
+    static void WriteData(string path, long samples, long features, long groups, long outputs)
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        SafeTensors.Write(path, new Dictionary<string, Tensor>
+        {
+            [SafetensorsSource.FeaturesName] = check.Randn([samples, features], ScalarType.Float32),
+            [SafetensorsSource.TargetsName] = check.Randn([samples, groups, outputs], ScalarType.Float32),
+        });
     }
 
     [Fact]

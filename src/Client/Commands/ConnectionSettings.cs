@@ -10,7 +10,7 @@ public class ConnectionSettings : CommandSettings
     public const string GatewaysVariable = "ORCHESTRATOR_GATEWAYS";
 
     [CommandOption("-g|--gateway <HOST:PORT>")]
-    [Description("Gateway of the cluster to use, host:port; repeat or comma-separate for several. Default: $ORCHESTRATOR_GATEWAYS.")]
+    [Description("Gateway of the cluster, host:port; repeat or comma-separate for several. Default: $ORCHESTRATOR_GATEWAYS. Without any, train starts a silo in this process and status asks localhost:30000.")]
     public string[] Gateways { get; init; } = [];
 
     [CommandOption("--cluster-id <ID>")]

@@ -12,6 +12,7 @@ public sealed class DeviceExecutor : IDisposable
 {
     readonly BlockingCollection<Action> queue = new();
     readonly Thread thread;
+    readonly Lazy<CudaDevice>? cuda;   // null for the CPU; a failed CUDA init fails every work item with its error
     public string Device { get; }
     public TorchSharp.torch.Device TorchDevice { get; }
 
@@ -19,18 +20,13 @@ public sealed class DeviceExecutor : IDisposable
     {
         Device = device;
         TorchDevice = TorchSharp.torch.device(device);
-        thread = new Thread(Run) { IsBackground = true, Name = $"device {device}" };
-        thread.Start();
-    }
-
-    void Run()
-    {
-        CudaDevice? cuda = TorchDevice.type == TorchSharp.DeviceType.CUDA ? CudaDevice.For(TorchDevice.index) : null;
-        foreach (var work in queue.GetConsumingEnumerable())
+        if (TorchDevice.type == TorchSharp.DeviceType.CUDA) cuda = new(() => CudaDevice.For(TorchDevice.index));
+        thread = new Thread(() => { foreach (var work in queue.GetConsumingEnumerable()) work(); })
         {
-            cuda?.MakeCurrent();   // cheap; kernels launched through the driver API need it on this thread
-            work();
-        }
+            IsBackground = true,
+            Name = $"device {device}",
+        };
+        thread.Start();
     }
 
     /// <summary>Runs <paramref name="work"/> on the device thread; the continuation resumes on the caller's scheduler.</summary>
@@ -39,8 +35,15 @@ public sealed class DeviceExecutor : IDisposable
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         queue.Add(() =>
         {
-            try { done.SetResult(work()); }
-            catch (Exception e) { done.SetException(e); }
+            try
+            {
+                cuda?.Value.MakeCurrent();   // cheap; kernels launched through the driver API need it on this thread
+                done.SetResult(work());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
         });
         return done.Task;
     }

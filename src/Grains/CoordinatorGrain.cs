@@ -51,14 +51,15 @@ public sealed class CoordinatorGrain(
         if (state == JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is already running; stop it before starting it again.");
         await ReleaseAsync();
+        var planned = Plan(newSpec);
         try
         {
-            workers = Plan(newSpec);
             (trunk, source) = await Cpu.RunAsync(() =>
             {
                 var data = BatchSources.Create(newSpec);   // reads and checks data files before any worker is built
                 return (new Trunk(newSpec.Shape, newSpec.Seed, DTypes.Parse(newSpec.DType), CPU, newSpec.Optimizer), data);
             });
+            workers = planned;
             await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(newSpec, w.Groups.First, w.Groups.Count))));
         }
         catch
@@ -215,7 +216,17 @@ public sealed class CoordinatorGrain(
         this.DeactivateOnIdle();
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => ReleaseAsync();
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReleaseAsync();
+        }
+        catch (Exception e)   // e.g. the silo is shutting down and workers elsewhere are unreachable
+        {
+            log.LogWarning(e, "Job {Job}: could not stop every worker while deactivating ({Reason})", Name, reason.Description);
+        }
+    }
 
     /// <summary>Stops the workers and frees the trunk and the data.</summary>
     async Task ReleaseAsync()

@@ -17,5 +17,11 @@ public sealed class ClusterGrain(IClusterMembershipService membership, ISiloMeta
         return Task.CompletedTask;
     }
 
+    public Task RemoveJobAsync(string name)
+    {
+        jobs.Remove(name);
+        return Task.CompletedTask;
+    }
+
     public Task<string[]> GetJobsAsync() => Task.FromResult(jobs.ToArray());
 }

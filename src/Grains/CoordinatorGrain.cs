@@ -211,6 +211,7 @@ public sealed class CoordinatorGrain(
     public async Task StopAsync()
     {
         await ReleaseAsync();
+        await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).RemoveJobAsync(Name);
         state = JobState.Stopped;
         log.LogInformation("Job {Job} stopped after {Steps} steps", Name, steps);
         this.DeactivateOnIdle();

@@ -101,5 +101,6 @@ public class DistributedTrainingTests(ClusterFixture fixture)
             await coordinator.StopAsync();
         }
         Assert.Empty((await coordinator.GetStatusAsync()).Workers);   // stopped and deactivated: a fresh coordinator answers
+        Assert.DoesNotContain(spec.Name, await fixture.Client.GetGrain<IClusterGrain>(IClusterGrain.Key).GetJobsAsync());
     }
 }

@@ -5,7 +5,26 @@ var app = new CommandApp();
 app.Configure(config =>
 {
     config.SetApplicationName("orchestrator");
-    config.AddCommand<BenchCommand>("bench").WithDescription("Time the grouped kernels against the per-group loop and the device's measured ceilings.");
-    config.AddCommand<GpuCheckCommand>("gpu-check").WithDescription("Check the kernels on a GPU against the float64 loop reference.");
+    config.AddCommand<TrainCommand>("train")
+        .WithDescription("Train a job: on the cluster behind --gateway, or on a silo started in this process when no gateway is given.")
+        .WithExample("train")
+        .WithExample("train", "--steps", "2000", "--groups", "8", "--logdir", "runs/demo")
+        .WithExample("train", "--spec", "job.json", "--gateway", "10.0.0.5:30000");
+    config.AddCommand<StatusCommand>("status")
+        .WithDescription("Show the cluster's devices and jobs.")
+        .WithExample("status", "--gateway", "localhost:30000");
+    config.AddCommand<BenchCommand>("bench")
+        .WithDescription("Time the grouped kernels against the per-group loop and the device's measured ceilings.")
+        .WithExample("bench", "--device", "cuda:0", "--dtype", "bf16");
+    config.AddCommand<GpuCheckCommand>("gpu-check")
+        .WithDescription("Check the kernels on a GPU against the float64 loop reference.")
+        .WithExample("gpu-check", "--device", "cuda:0");
 });
-return app.Run(args);
+// Ctrl+C stops training after the current step; the summary is still printed and the job released.
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+return await app.RunAsync(args, cancel.Token);

@@ -1,0 +1,163 @@
+using System.ComponentModel;
+using Orchestrator.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Orchestrator.Client.Commands;
+
+/// <summary>
+/// The job of `train`: the defaults of <see cref="JobSpec"/>, or a JSON spec file, with any option given on the
+/// command line taking precedence.
+/// </summary>
+public sealed class TrainSettings : ConnectionSettings
+{
+    [CommandOption("--spec <FILE>")]
+    [Description("Job spec as JSON (the JobSpec record; unknown fields are errors). Options below override its fields.")]
+    public string? SpecFile { get; init; }
+
+    [CommandOption("--name <NAME>")]
+    [Description("Job name: letters, digits, '.', '_', '-'. Default: demo.")]
+    public string? Name { get; init; }
+
+    [CommandOption("--groups <N>")]
+    [Description("Number of groups (towers) N. Default: 4.")]
+    public int? Groups { get; init; }
+
+    [CommandOption("--features <D>")]
+    [Description("Width of the feature vectors the trunk reads, D_feat. Default: 32.")]
+    public int? Features { get; init; }
+
+    [CommandOption("--input <D>")]
+    [Description("Tower input width D_in (the trunk outputs N*D_in). Default: 32.")]
+    public int? Input { get; init; }
+
+    [CommandOption("--hidden <H>")]
+    [Description("Tower hidden width H of the SwiGLU MLP. Default: 64.")]
+    public int? Hidden { get; init; }
+
+    [CommandOption("--output <D>")]
+    [Description("Tower output width D_out. Default: 16.")]
+    public int? Output { get; init; }
+
+    [CommandOption("-b|--batch-size <B>")]
+    [Description("Samples per step. Default: 256.")]
+    public int? BatchSize { get; init; }
+
+    [CommandOption("--dtype <DTYPE>")]
+    [Description("float64, float32, float16 or bfloat16. Default: float32.")]
+    public string? DType { get; init; }
+
+    [CommandOption("--lr <RATE>")]
+    [Description("AdamW learning rate. Default: 0.01.")]
+    public double? LearningRate { get; init; }
+
+    [CommandOption("--beta1 <BETA>")]
+    [Description("AdamW beta1. Default: 0.9.")]
+    public double? Beta1 { get; init; }
+
+    [CommandOption("--beta2 <BETA>")]
+    [Description("AdamW beta2. Default: 0.999.")]
+    public double? Beta2 { get; init; }
+
+    [CommandOption("--eps <EPS>")]
+    [Description("AdamW epsilon. Default: 1e-8.")]
+    public double? Eps { get; init; }
+
+    [CommandOption("--weight-decay <WD>")]
+    [Description("AdamW decoupled weight decay. Default: 0.01.")]
+    public double? WeightDecay { get; init; }
+
+    [CommandOption("-s|--steps <STEPS>")]
+    [Description("Training steps. Default: 1000.")]
+    public int? Steps { get; init; }
+
+    [CommandOption("--seed <SEED>")]
+    [Description("Seed of the initial weights (group g's weights depend only on seed and g). Default: 0.")]
+    public long? Seed { get; init; }
+
+    [CommandOption("--data <SOURCE>")]
+    [Description("synthetic (a random teacher model makes the targets) or safetensors (--data-path). Default: synthetic.")]
+    public string? DataSource { get; init; }
+
+    [CommandOption("--data-path <FILE>")]
+    [Description("A .safetensors file with 'features' (S, D_feat) and 'targets' (S, N, D_out); read by the coordinator's silo.")]
+    public string? DataPath { get; init; }
+
+    [CommandOption("--data-seed <SEED>")]
+    [Description("Seed of the batches (synthetic features, file shuffling): batch i depends only on it and i. Default: 1.")]
+    public long? DataSeed { get; init; }
+
+    [CommandOption("--teacher-seed <SEED>")]
+    [Description("Seed of the synthetic teacher's weights. Default: 2.")]
+    public long? TeacherSeed { get; init; }
+
+    [CommandOption("--devices <LIST>")]
+    [Description("Cluster devices to train on, comma-separated: cpu, cuda:0 (on every silo) or SILO/cuda:0. Default: all.")]
+    public string? Devices { get; init; }
+
+    [CommandOption("--workers-per-device <N>")]
+    [Description("Workers on each chosen device (shards a job even on one device). Default: 1.")]
+    public int? WorkersPerDevice { get; init; }
+
+    [CommandOption("--local-devices <LIST>")]
+    [Description("Devices of the silo started in this process when no gateway is configured.")]
+    [DefaultValue("cpu")]
+    public string LocalDevices { get; init; } = "cpu";
+
+    [CommandOption("--logdir <DIR>")]
+    [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
+    public string? LogDir { get; init; }
+
+    /// <summary>The job: spec file or defaults, then the options that were given.</summary>
+    public JobSpec ToJobSpec()
+    {
+        var spec = SpecFile is null ? new JobSpec() : JobSpec.FromJson(File.ReadAllText(SpecFile));
+        return spec with
+        {
+            Name = Name ?? spec.Name,
+            Shape = spec.Shape with
+            {
+                Groups = Groups ?? spec.Shape.Groups,
+                Features = Features ?? spec.Shape.Features,
+                Input = Input ?? spec.Shape.Input,
+                Hidden = Hidden ?? spec.Shape.Hidden,
+                Output = Output ?? spec.Shape.Output,
+            },
+            BatchSize = BatchSize ?? spec.BatchSize,
+            DType = DType ?? spec.DType,
+            Optimizer = spec.Optimizer with
+            {
+                LearningRate = LearningRate ?? spec.Optimizer.LearningRate,
+                Beta1 = Beta1 ?? spec.Optimizer.Beta1,
+                Beta2 = Beta2 ?? spec.Optimizer.Beta2,
+                Eps = Eps ?? spec.Optimizer.Eps,
+                WeightDecay = WeightDecay ?? spec.Optimizer.WeightDecay,
+            },
+            Steps = Steps ?? spec.Steps,
+            Seed = Seed ?? spec.Seed,
+            Data = spec.Data with
+            {
+                Source = DataSource ?? (DataPath is null ? spec.Data.Source : "safetensors"),
+                Path = DataPath is null ? spec.Data.Path : Path.GetFullPath(DataPath),
+                DataSeed = DataSeed ?? spec.Data.DataSeed,
+                TeacherSeed = TeacherSeed ?? spec.Data.TeacherSeed,
+            },
+            Devices = Devices is null ? spec.Devices : Devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            WorkersPerDevice = WorkersPerDevice ?? spec.WorkersPerDevice,
+        };
+    }
+
+    public override ValidationResult Validate()
+    {
+        if (SpecFile is not null && !File.Exists(SpecFile)) return ValidationResult.Error($"--spec: file '{SpecFile}' does not exist.");
+        try
+        {
+            ToJobSpec().Validate();
+            return ValidationResult.Success();
+        }
+        catch (Exception e) when (e is ArgumentException or System.Text.Json.JsonException)
+        {
+            return ValidationResult.Error(e.Message);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using Microsoft.Extensions.Logging;
+using Orchestrator.Grains.Execution;
+using Orchestrator.Grains.Placement;
+using Orchestrator.Grains.Transport;
+using Orchestrator.Training;
+using Orchestrator.Training.Data;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Grains;
+
+/// <summary>
+/// The coordinator of one job. A step:
+///   1. next batch, trunk forward -> x (B, N, D_in); scatter x[:, groups_w, :] to every worker
+///   2. workers run the grouped MLP forward concurrently; gather y (B, N, D_out)
+///   3. loss and dY = 2 (y - target) / numel; scatter dY[:, groups_w, :]
+///   4. workers run backward + AdamW and return dX slices; gather dX, trunk backward + AdamW
+/// The trunk, the data and the loss live on this silo's CPU executor; tensors reach workers of this silo by
+/// reference and workers elsewhere in the Orleans message.
+/// </summary>
+[KeepAlive]
+public sealed class CoordinatorGrain(
+    DeviceExecutors executors,
+    TensorTransports transports,
+    IClusterMembershipService membership,
+    ISiloMetadataCache metadata,
+    ILogger<CoordinatorGrain> log) : Grain, ICoordinatorGrain
+{
+    const string TrunkDevice = "cpu";
+
+    sealed record Worker(IWorkerGrain Grain, WorkerInfo Info, GroupRange Groups, ITensorTransport Transport);
+
+    JobSpec? spec;
+    Trunk? trunk;
+    IBatchSource? source;
+    Worker[] workers = [];
+    JobState state = JobState.NotStarted;
+    long steps;
+    double? lastLoss;
+    string? error;
+
+    string Name => this.GetPrimaryKeyString();
+    DeviceExecutor Cpu => executors.For(TrunkDevice);
+
+    public async Task<JobStatus> StartAsync(JobSpec newSpec)
+    {
+        newSpec.Validate();
+        if (newSpec.Name != Name)
+            throw new JobSpecException(nameof(JobSpec.Name), $"'{newSpec.Name}' is not this coordinator's job '{Name}'.");
+        if (state == JobState.Running)
+            throw new InvalidOperationException($"job '{Name}' is already running; stop it before starting it again.");
+        await ReleaseAsync();
+        var planned = Plan(newSpec);
+        try
+        {
+            (trunk, source) = await Cpu.RunAsync(() =>
+            {
+                var data = BatchSources.Create(newSpec);   // reads and checks data files before any worker is built
+                return (new Trunk(newSpec.Shape, newSpec.Seed, DTypes.Parse(newSpec.DType), CPU, newSpec.Optimizer), data);
+            });
+            workers = planned;
+            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(newSpec, w.Groups.First, w.Groups.Count))));
+        }
+        catch
+        {
+            await ReleaseAsync();
+            throw;
+        }
+        (spec, state, steps, lastLoss, error) = (newSpec, JobState.Running, 0, null, null);
+        await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).AddJobAsync(Name);
+        log.LogInformation("Job {Job} started on {Silo} with {Workers} workers: {Assignment}", Name, transports.SiloName, workers.Length,
+            string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups} ({w.Transport.Kind})")));
+        return Status();
+    }
+
+    /// <summary>Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots.</summary>
+    Worker[] Plan(JobSpec job)
+    {
+        var available = ClusterDevices.Discover(membership, metadata);
+        var chosen = ClusterDevices.Select(available, job.Devices);
+        if (chosen.Length == 0)
+            throw new JobSpecException(nameof(JobSpec.Devices),
+                $"no device in the cluster matches [{string.Join(", ", job.Devices)}]; it has [{string.Join(", ", available.AsEnumerable())}].");
+        var slots = chosen.SelectMany(d => Enumerable.Repeat(d, job.WorkersPerDevice)).ToArray();
+        return ShardAssignment.Assign(job.Shape.Groups, slots.Length).Select((groups, i) =>
+        {
+            var key = new WorkerKey(slots[i].Silo, slots[i].Device, job.Name, i);
+            var transport = transports.ToSilo(key.Silo);
+            if (transport is MessageTensorTransport message)
+                message.CheckFits(job.SliceBytes(groups.Count), $"slice ({job.BatchSize}, {groups.Count}, D) {job.DType} of worker {key}");
+            var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, transport.Kind.ToString());
+            return new Worker(GrainFactory.GetGrain<IWorkerGrain>(key.ToString()), info, groups, transport);
+        }).ToArray();
+    }
+
+    public async Task<StepMetrics> StepAsync()
+    {
+        if (state != JobState.Running)
+            throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
+        try
+        {
+            var metrics = await Step(spec!, trunk!, source!);
+            (steps, lastLoss) = (steps + 1, metrics.Loss);
+            if (!double.IsFinite(metrics.Loss))
+                throw new InvalidOperationException($"the loss is {metrics.Loss} at step {metrics.Step}: training diverged " +
+                    $"(try a smaller learning rate than {spec!.Optimizer.LearningRate} or a wider dtype than {spec.DType}).");
+            if (steps >= spec!.Steps) state = JobState.Finished;
+            log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
+            return metrics;
+        }
+        catch (Exception e)
+        {
+            (state, error) = (JobState.Failed, e.Message);
+            log.LogError(e, "Job {Job} failed at step {Step}", Name, steps);
+            throw;
+        }
+    }
+
+    async Task<StepMetrics> Step(JobSpec job, Trunk model, IBatchSource data)
+    {
+        var timer = new PhaseTimer();
+        Tensor? targets = null;
+        try
+        {
+            var xs = await Cpu.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                var batch = data.Get(steps);
+                targets = batch.Targets.DetachFromDisposeScope();        // (B, N, D_out), kept for the loss
+                var x = model.Forward(batch.Features);                    // (B, N, D_in)
+                return workers.Select(w => w.Transport.Pack(x.narrow(1, w.Groups.First, w.Groups.Count))).ToArray();
+            });
+            double trunkForward = timer.Lap();
+
+            var ys = await ExchangeAsync(xs, (worker, x) => worker.ForwardAsync(x));
+            double towerForward = timer.Lap();
+
+            var (loss, dYs) = await Cpu.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                var y = Gather(ys);                                       // (B, N, D_out)
+                var (value, dY) = MseLoss.Compute(y, targets!);
+                return (value, workers.Select(w => w.Transport.Pack(dY.narrow(1, w.Groups.First, w.Groups.Count))).ToArray());
+            });
+            double lossMs = timer.Lap();
+
+            var dXs = await ExchangeAsync(dYs, (worker, dY) => worker.BackwardAsync(dY));
+            double towerBackward = timer.Lap();
+
+            await Cpu.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                model.Backward(Gather(dXs));                              // dX (B, N, D_in)
+            });
+            double trunkBackward = timer.Lap();
+            return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs);
+        }
+        finally
+        {
+            targets?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Calls every worker concurrently with its payload. When a call fails, the payloads nobody unpacked (requests
+    /// and the replies that did arrive) release their tensors before the error propagates.
+    /// </summary>
+    async Task<TensorPayload[]> ExchangeAsync(TensorPayload[] requests, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call)
+    {
+        var calls = workers.Select((w, i) => call(w.Grain, requests[i])).ToArray();
+        try
+        {
+            return await Task.WhenAll(calls);
+        }
+        catch
+        {
+            foreach (var request in requests) request.Dispose();
+            foreach (var reply in calls.Where(c => c.IsCompletedSuccessfully)) reply.Result.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The workers' slices side by side along the group dimension, on the trunk's device (CPU executor only).</summary>
+    Tensor Gather(TensorPayload[] slices) =>
+        cat(slices.Select(p => transports.For(p).Unpack(p, Cpu.TorchDevice)).ToArray(), 1);
+
+    public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
+
+    JobStatus Status() => new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName);
+
+    public async Task<Dictionary<string, TensorPayload>> GetParametersAsync()
+    {
+        var model = trunk ?? throw new InvalidOperationException($"job '{Name}' is {state}; it has no parameters.");
+        var exports = await Task.WhenAll(workers.Select(w => w.Grain.ExportAsync()));
+        var message = transports.Message;
+        return await Cpu.RunAsync(() =>
+        {
+            using var scope = NewDisposeScope();
+            Tensor Towers(string name) => cat(exports.Select(e => message.Unpack(e[name], CPU)).ToArray(), 0);
+            return new Dictionary<string, TensorPayload>
+            {
+                [ParameterNames.TrunkWeight] = message.Pack(model.Weight),
+                [ParameterNames.TrunkBias] = message.Pack(model.Bias),
+                [ParameterNames.TowerGateUp] = message.Pack(Towers(ParameterNames.TowerGateUp)),
+                [ParameterNames.TowerDown] = message.Pack(Towers(ParameterNames.TowerDown)),
+            };
+        });
+    }
+
+    public async Task StopAsync()
+    {
+        await ReleaseAsync();
+        await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).RemoveJobAsync(Name);
+        state = JobState.Stopped;
+        log.LogInformation("Job {Job} stopped after {Steps} steps", Name, steps);
+        this.DeactivateOnIdle();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReleaseAsync();
+        }
+        catch (Exception e)   // e.g. the silo is shutting down and workers elsewhere are unreachable
+        {
+            log.LogWarning(e, "Job {Job}: could not stop every worker while deactivating ({Reason})", Name, reason.Description);
+        }
+    }
+
+    /// <summary>Stops the workers and frees the trunk and the data.</summary>
+    async Task ReleaseAsync()
+    {
+        var (oldWorkers, oldTrunk, oldSource) = (workers, trunk, source);
+        (workers, trunk, source) = ([], null, null);
+        await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync()));
+        if (oldTrunk is not null || oldSource is not null)
+            await Cpu.RunAsync(() =>
+            {
+                oldTrunk?.Dispose();
+                oldSource?.Dispose();
+            });
+    }
+}

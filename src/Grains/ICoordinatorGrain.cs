@@ -1,0 +1,34 @@
+using Orleans.Concurrency;
+using Orchestrator.Grains.Transport;
+using Orchestrator.Training;
+
+namespace Orchestrator.Grains;
+
+/// <summary>
+/// Drives one job, keyed by the job's name: owns the trunk, the data and the loss, and exchanges activations and
+/// gradients with the workers that own the towers.
+/// </summary>
+public interface ICoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Validates the spec, reads its data, finds the cluster's devices, assigns contiguous group ranges and builds
+    /// every worker. Throws before any training when the spec, the data or the cluster cannot run the job.
+    /// </summary>
+    [ResponseTimeout("00:10:00")]
+    Task<JobStatus> StartAsync(JobSpec spec);
+
+    /// <summary>One training step over every worker.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<StepMetrics> StepAsync();
+
+    /// <summary>Answers even while a step runs.</summary>
+    [AlwaysInterleave]
+    Task<JobStatus> GetStatusAsync();
+
+    /// <summary>Copies of all parameters, towers concatenated over the workers (Inline payloads).</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<Dictionary<string, TensorPayload>> GetParametersAsync();
+
+    /// <summary>Releases the workers and the trunk; the job can be started again.</summary>
+    Task StopAsync();
+}

@@ -1,0 +1,28 @@
+using Orchestrator.Grains.Transport;
+
+namespace Orchestrator.Grains;
+
+/// <summary>
+/// Owns one device's share of a job: the tower weights and AdamW state of a contiguous group range. Keyed by a
+/// <see cref="Placement.WorkerKey"/>, which pins it to its silo and device. Replies in the payload kind it received.
+/// </summary>
+public interface IWorkerGrain : IGrainWithStringKey
+{
+    /// <summary>Builds (or rebuilds) the shard from the job's seed; any previous state is dropped.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task InitAsync(WorkerSetup setup);
+
+    /// <summary>x slice (B, count, D_in) -> y slice (B, count, D_out); keeps activations for the backward.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<TensorPayload> ForwardAsync(TensorPayload x);
+
+    /// <summary>dY slice (B, count, D_out) -> dX slice (B, count, D_in), after one AdamW step of this shard.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<TensorPayload> BackwardAsync(TensorPayload dY);
+
+    /// <summary>Copies of the shard's weights as Inline payloads (any caller, any silo).</summary>
+    Task<Dictionary<string, TensorPayload>> ExportAsync();
+
+    /// <summary>Releases the shard and deactivates.</summary>
+    Task StopAsync();
+}

@@ -1,0 +1,25 @@
+namespace Orchestrator.Grains;
+
+public enum JobState { NotStarted, Running, Finished, Failed, Stopped }
+
+/// <summary>One worker of a job: where it runs, which groups it owns, how tensors reach it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record WorkerInfo(
+    [property: Id(0)] string Key,
+    [property: Id(1)] string Silo,
+    [property: Id(2)] string Device,
+    [property: Id(3)] int FirstGroup,
+    [property: Id(4)] int GroupCount,
+    [property: Id(5)] string Transport);
+
+/// <summary>Where a job stands.</summary>
+[GenerateSerializer, Immutable]
+public sealed record JobStatus(
+    [property: Id(0)] string Name,
+    [property: Id(1)] JobState State,
+    [property: Id(2)] long StepsDone,
+    [property: Id(3)] int StepsPlanned,
+    [property: Id(4)] double? LastLoss,
+    [property: Id(5)] WorkerInfo[] Workers,
+    [property: Id(6)] string? Error,
+    [property: Id(7)] string CoordinatorSilo);

@@ -1,0 +1,40 @@
+using Orleans.Runtime.MembershipService.SiloMetadata;
+
+namespace Orchestrator.Grains.Placement;
+
+/// <summary>One device that one silo advertises.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ClusterDevice([property: Id(0)] string Silo, [property: Id(1)] string Device, [property: Id(2)] string Address)
+{
+    public override string ToString() => $"{Silo}/{Device}";
+}
+
+/// <summary>
+/// Every silo lists its devices in its silo metadata under "devices" ("cuda:0,cuda:1" or "cpu"); this reads them
+/// back for the whole cluster.
+/// </summary>
+public static class ClusterDevices
+{
+    public const string MetadataKey = "devices";
+
+    public static string[] Parse(string? list) =>
+        (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// The devices of the active silos, ordered by silo name then device. The metadata cache fills asynchronously
+    /// after a silo joins, so a silo whose metadata has not arrived yet is left out (callers retry later).
+    /// </summary>
+    public static ClusterDevice[] Discover(IClusterMembershipService membership, ISiloMetadataCache metadata) =>
+        membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .OrderBy(m => m.Name, StringComparer.Ordinal)
+            .SelectMany(m => Parse(metadata.GetSiloMetadata(m.SiloAddress).Metadata.GetValueOrDefault(MetadataKey))
+                .Select(d => new ClusterDevice(m.Name, d, m.SiloAddress.ToParsableString())))
+            .ToArray();
+
+    /// <summary>Devices a job asks for: "cuda:0" matches that device on every silo, "silo/cuda:0" one silo's. Empty: all.</summary>
+    public static ClusterDevice[] Select(IReadOnlyList<ClusterDevice> available, IReadOnlyList<string> wanted) =>
+        wanted.Count == 0
+            ? [.. available]
+            : available.Where(d => wanted.Any(w => w == d.Device || w == d.ToString())).ToArray();
+}

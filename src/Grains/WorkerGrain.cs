@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Logging;
+using Orchestrator.Grains.Execution;
+using Orchestrator.Grains.Placement;
+using Orchestrator.Grains.Transport;
+using Orchestrator.Training;
+using Orleans.Placement;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Grains;
+
+/// <summary>
+/// A worker: one <see cref="TowerShard"/> on one device of its silo. It stays where the placement put it
+/// (immovable) and is never collected while the job holds its weights (keep-alive); the coordinator stops it.
+/// Every TorchSharp call runs on the device's executor thread.
+/// </summary>
+[DevicePlacement, Immovable, KeepAlive]
+public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports transports, ILogger<WorkerGrain> log) : Grain, IWorkerGrain
+{
+    WorkerKey key;
+    DeviceExecutor executor = null!;
+    TowerShard? shard;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        key = WorkerKey.Parse(this.GetPrimaryKeyString());
+        executor = executors.For(key.Device);
+        return Task.CompletedTask;
+    }
+
+    public async Task InitAsync(WorkerSetup setup)
+    {
+        var spec = setup.Spec.Validate();
+        await ReleaseShard();
+        shard = await executor.RunAsync(() => new TowerShard(spec.Shape, setup.Groups, spec.Seed, DTypes.Parse(spec.DType),
+            executor.TorchDevice, spec.Optimizer));
+        log.LogInformation("Worker {Worker} on {Silo}/{Device} holds groups {Groups} of job {Job}",
+            key.ToString(), key.Silo, key.Device, setup.Groups.ToString(), key.Job);
+    }
+
+    public Task<TensorPayload> ForwardAsync(TensorPayload x) => Exchange(x, (s, input) => s.Forward(input));
+
+    public Task<TensorPayload> BackwardAsync(TensorPayload dY) => Exchange(dY, (s, gradient) => s.Backward(gradient));
+
+    /// <summary>Unpack, compute, pack the reply in the kind the request came in, all on the device thread.</summary>
+    Task<TensorPayload> Exchange(TensorPayload request, Func<TowerShard, Tensor, Tensor> compute)
+    {
+        if (shard is not { } current)
+        {
+            request.Dispose();
+            throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+        }
+        var transport = transports.For(request);
+        return executor.RunAsync(() =>
+        {
+            using var scope = NewDisposeScope();
+            var input = transport.Unpack(request, executor.TorchDevice);
+            return transport.Pack(compute(current, input));
+        });
+    }
+
+    public Task<Dictionary<string, TensorPayload>> ExportAsync()
+    {
+        var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+        return executor.RunAsync(() => new Dictionary<string, TensorPayload>
+        {
+            [ParameterNames.TowerGateUp] = transports.Message.Pack(current.WGateUp),
+            [ParameterNames.TowerDown] = transports.Message.Pack(current.WDown),
+        });
+    }
+
+    public async Task StopAsync()
+    {
+        await ReleaseShard();
+        this.DeactivateOnIdle();
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => ReleaseShard();
+
+    Task ReleaseShard()
+    {
+        var old = shard;
+        shard = null;
+        return old is null ? Task.CompletedTask : executor.RunAsync(old.Dispose);
+    }
+}

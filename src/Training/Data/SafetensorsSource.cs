@@ -1,0 +1,88 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Training.Data;
+
+/// <summary>
+/// Batches from a .safetensors file holding "features" (S, D_feat) and "targets" (S, N, D_out), read in a shuffled
+/// order: epoch e visits the S samples in a permutation seeded by (Data.DataSeed, e), and batch i takes positions
+/// [i*B, (i+1)*B) of the concatenated epochs, so batch i depends only on (seed, i).
+/// </summary>
+public sealed class SafetensorsSource : IBatchSource
+{
+    public const string FeaturesName = "features";
+    public const string TargetsName = "targets";
+
+    readonly JobSpec spec;
+    readonly Tensor features;   // (S, D_feat) in the job's dtype
+    readonly Tensor targets;    // (S, N, D_out)
+    readonly long samples;
+    (long Epoch, long[] Order) permutation = (-1, []);
+
+    public SafetensorsSource(JobSpec spec)
+    {
+        this.spec = spec;
+        string path = spec.Data.Path ?? throw new JobSpecException("Data.Path", "is required for safetensors data.");
+        if (!File.Exists(path)) throw new JobSpecException("Data.Path", $"file '{path}' does not exist.");
+        var tensors = SafeTensors.Read(path);
+        try
+        {
+            var shape = spec.Shape;
+            var f = Require(tensors, FeaturesName, path);
+            var t = Require(tensors, TargetsName, path);
+            if (f.dim() != 2 || f.shape[1] != shape.Features)
+                throw new InvalidDataException($"{path}: '{FeaturesName}' is ({Dims(f)}) but the job needs (S, {shape.Features}).");
+            if (t.dim() != 3 || t.shape[1] != shape.Groups || t.shape[2] != shape.Output)
+                throw new InvalidDataException($"{path}: '{TargetsName}' is ({Dims(t)}) but the job needs (S, {shape.Groups}, {shape.Output}).");
+            if (f.shape[0] != t.shape[0])
+                throw new InvalidDataException($"{path}: '{FeaturesName}' has {f.shape[0]} samples but '{TargetsName}' has {t.shape[0]}.");
+            if (f.shape[0] == 0) throw new InvalidDataException($"{path}: the file holds no samples.");
+            if (!f.is_floating_point() || !t.is_floating_point())
+                throw new InvalidDataException($"{path}: '{FeaturesName}' and '{TargetsName}' must be floating point; got {f.dtype} and {t.dtype}.");
+            samples = f.shape[0];
+            var dtype = BatchSources.DType(spec);
+            features = f.to(dtype).DetachFromDisposeScope();
+            targets = t.to(dtype).DetachFromDisposeScope();
+        }
+        finally
+        {
+            foreach (var tensor in tensors.Values) tensor.Dispose();
+        }
+    }
+
+    public Batch Get(long index)
+    {
+        var rows = new long[spec.BatchSize];
+        for (int k = 0; k < rows.Length; k++)
+        {
+            long position = index * spec.BatchSize + k;
+            rows[k] = Order(position / samples)[position % samples];
+        }
+        using var scope = NewDisposeScope();
+        var picked = tensor(rows);
+        return new Batch(features.index_select(0, picked).MoveToOuterDisposeScope(), targets.index_select(0, picked).MoveToOuterDisposeScope());
+    }
+
+    long[] Order(long epoch)
+    {
+        if (permutation.Epoch != epoch)
+        {
+            using var scope = NewDisposeScope();
+            var generator = new Generator(GroupInit.StableSeed(spec.Data.DataSeed, epoch, "shuffle"));
+            permutation = (epoch, randperm(samples, generator: generator).data<long>().ToArray());
+        }
+        return permutation.Order;
+    }
+
+    static Tensor Require(Dictionary<string, Tensor> tensors, string name, string path) =>
+        tensors.TryGetValue(name, out var t) ? t
+            : throw new InvalidDataException($"{path}: no tensor named '{name}' (found: {string.Join(", ", tensors.Keys)}).");
+
+    static string Dims(Tensor t) => string.Join(", ", t.shape);
+
+    public void Dispose()
+    {
+        features.Dispose();
+        targets.Dispose();
+    }
+}

@@ -1,0 +1,121 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+
+namespace Orchestrator.Training;
+
+/// <summary>Sizes of the model: N groups, D_feat trunk features, and each tower D_in -> H -> D_out.</summary>
+public sealed record ModelShape
+{
+    public int Groups { get; init; } = 4;     // N
+    public int Features { get; init; } = 32;  // D_feat
+    public int Input { get; init; } = 32;     // D_in
+    public int Hidden { get; init; } = 64;    // H
+    public int Output { get; init; } = 16;    // D_out
+}
+
+/// <summary>AdamW settings, shared by every parameter of the job.</summary>
+public sealed record OptimizerSpec
+{
+    public double LearningRate { get; init; } = 1e-2;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.999;
+    public double Eps { get; init; } = 1e-8;
+    public double WeightDecay { get; init; } = 0.01;
+}
+
+/// <summary>Where batches come from: "synthetic" (a random teacher model makes the targets) or "safetensors" (a file).</summary>
+public sealed record DataSpec
+{
+    public string Source { get; init; } = "synthetic";
+    public string? Path { get; init; }
+    public long DataSeed { get; init; } = 1;     // batch i depends only on (DataSeed, i)
+    public long TeacherSeed { get; init; } = 2;  // the synthetic teacher's weights
+}
+
+/// <summary>
+/// Everything that defines a training job. Group g's initial weights depend only on (Seed, g) and batch i only on
+/// (Data.DataSeed, i), so the same spec trains the same model on any number of workers.
+/// </summary>
+public sealed partial record JobSpec
+{
+    public string Name { get; init; } = "demo";
+    public ModelShape Shape { get; init; } = new();
+    public int BatchSize { get; init; } = 256;
+    public string DType { get; init; } = "float32";
+    public OptimizerSpec Optimizer { get; init; } = new();
+    public int Steps { get; init; } = 1000;
+    public long Seed { get; init; } = 0;
+    public DataSpec Data { get; init; } = new();
+    /// <summary>Devices to train on: "cpu", "cuda:0" (that device on every silo) or "silo/cuda:0". Empty: all of them.</summary>
+    public IReadOnlyList<string> Devices { get; init; } = [];
+    /// <summary>Workers per matching device; more than one shards a job even on a single device.</summary>
+    public int WorkersPerDevice { get; init; } = 1;
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,   // a typo in a spec file is an error, not a default
+    };
+
+    public static JobSpec FromJson(string json) =>
+        JsonSerializer.Deserialize<JobSpec>(json, Json) ?? throw new JobSpecException("(spec)", "the JSON is null.");
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Throws a <see cref="JobSpecException"/> naming the first invalid field. Touches no data files.</summary>
+    public JobSpec Validate()
+    {
+        if (string.IsNullOrEmpty(Name) || !NamePattern().IsMatch(Name))
+            throw new JobSpecException(nameof(Name), $"'{Name}' must be 1-64 characters of letters, digits, '.', '_' or '-'.");
+        Positive(Shape.Groups, "Shape.Groups");
+        Positive(Shape.Features, "Shape.Features");
+        Positive(Shape.Input, "Shape.Input");
+        Positive(Shape.Hidden, "Shape.Hidden");
+        Positive(Shape.Output, "Shape.Output");
+        Positive(BatchSize, nameof(BatchSize));
+        if (!DTypes.TryParse(DType, out _))
+            throw new JobSpecException(nameof(DType), $"unknown dtype '{DType}'; use float64, float32, float16 or bfloat16.");
+        if (!(Optimizer.LearningRate > 0) || !double.IsFinite(Optimizer.LearningRate))
+            throw new JobSpecException("Optimizer.LearningRate", $"must be a positive number; got {Optimizer.LearningRate}.");
+        if (!(Optimizer.Beta1 >= 0 && Optimizer.Beta1 < 1))
+            throw new JobSpecException("Optimizer.Beta1", $"must be in [0, 1); got {Optimizer.Beta1}.");
+        if (!(Optimizer.Beta2 >= 0 && Optimizer.Beta2 < 1))
+            throw new JobSpecException("Optimizer.Beta2", $"must be in [0, 1); got {Optimizer.Beta2}.");
+        if (!(Optimizer.Eps > 0) || !double.IsFinite(Optimizer.Eps))
+            throw new JobSpecException("Optimizer.Eps", $"must be a positive number; got {Optimizer.Eps}.");
+        if (!(Optimizer.WeightDecay >= 0) || !double.IsFinite(Optimizer.WeightDecay))
+            throw new JobSpecException("Optimizer.WeightDecay", $"must be >= 0; got {Optimizer.WeightDecay}.");
+        if (Steps < 0) throw new JobSpecException(nameof(Steps), $"must be >= 0; got {Steps}.");
+        switch (Data.Source)
+        {
+            case "synthetic": break;
+            case "safetensors":
+                if (string.IsNullOrEmpty(Data.Path))
+                    throw new JobSpecException("Data.Path", "is required when Data.Source is 'safetensors'.");
+                break;
+            default:
+                throw new JobSpecException("Data.Source", $"'{Data.Source}' is not a data source; use 'synthetic' or 'safetensors'.");
+        }
+        for (int i = 0; i < Devices.Count; i++)
+        {
+            string device = Devices[i].Contains('/') ? Devices[i][(Devices[i].LastIndexOf('/') + 1)..] : Devices[i];
+            if (!DTypes.IsDeviceName(device))
+                throw new JobSpecException($"Devices[{i}]", $"'{Devices[i]}' is not a device; use 'cpu', 'cuda:N' or 'SILO/cuda:N'.");
+        }
+        Positive(WorkersPerDevice, nameof(WorkersPerDevice));
+        return this;
+    }
+
+    /// <summary>Bytes of the largest activation one worker exchanges per message when it holds <paramref name="groups"/> groups.</summary>
+    public long SliceBytes(int groups) =>
+        (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * DTypes.ElementSize(DTypes.Parse(DType));
+
+    static void Positive(int value, string field)
+    {
+        if (value <= 0) throw new JobSpecException(field, $"must be > 0; got {value}.");
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
+    private static partial Regex NamePattern();
+}

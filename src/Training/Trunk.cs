@@ -1,0 +1,85 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Training;
+
+/// <summary>
+/// The shared input layer the coordinator owns: x = reshape(silu(features @ W + b), (B, N, D_in)).
+/// W (D_feat, N*D_in), b (N*D_in). Forward keeps what Backward needs; Backward steps AdamW.
+/// </summary>
+public sealed class Trunk : IDisposable
+{
+    readonly ModelShape shape;
+    public Tensor Weight { get; }   // (D_feat, N*D_in)
+    public Tensor Bias { get; }     // (N*D_in)
+    readonly AdamW? optimizer;      // null for a frozen trunk (the synthetic teacher)
+    Tensor? savedFeatures;          // (B, D_feat)
+    Tensor? savedPre;               // (B, N*D_in) pre-activation
+
+    public Trunk(ModelShape shape, long seed, ScalarType dtype, Device device, OptimizerSpec? optimizer)
+    {
+        this.shape = shape;
+        long width = (long)shape.Groups * shape.Input;
+        Weight = GroupInit.Normal(seed, GroupInit.Shared, ParameterNames.TrunkWeight, [shape.Features, width],
+            1 / Math.Sqrt(shape.Features), dtype, device).DetachFromDisposeScope();
+        Bias = GroupInit.Normal(seed, GroupInit.Shared, ParameterNames.TrunkBias, [width], 0.1, dtype, device).DetachFromDisposeScope();
+        this.optimizer = optimizer is null ? null : new AdamW(optimizer, Weight, Bias);
+    }
+
+    public AdamW? Optimizer => optimizer;
+
+    /// <summary>features (B, D_feat) -> x (B, N, D_in), kept for <see cref="Backward"/>.</summary>
+    public Tensor Forward(Tensor features)
+    {
+        if (savedPre is not null) throw new InvalidOperationException("Trunk.Forward called twice without Backward.");
+        using var scope = NewDisposeScope();
+        var pre = Project(features);
+        savedFeatures = features.alias().DetachFromDisposeScope();
+        savedPre = pre.DetachFromDisposeScope();
+        return Activate(pre).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Forward without keeping anything (no training).</summary>
+    public Tensor Infer(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        return Activate(Project(features)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>dX (B, N, D_in) -> gradients of W and b, then one AdamW step.</summary>
+    public void Backward(Tensor dX)
+    {
+        if (savedPre is null || savedFeatures is null) throw new InvalidOperationException("Trunk.Backward called without Forward.");
+        if (optimizer is null) throw new InvalidOperationException("this trunk is frozen.");
+        using var scope = NewDisposeScope();
+        var dPre = dX.reshape(savedPre.shape) * SiluGrad(savedPre);   // (B, N*D_in)
+        var dWeight = savedFeatures.t().matmul(dPre);                  // (D_feat, N*D_in)
+        var dBias = dPre.sum(0L);                                      // (N*D_in)
+        optimizer.Step(dWeight, dBias);
+        savedPre.Dispose(); savedPre = null;
+        savedFeatures.Dispose(); savedFeatures = null;
+    }
+
+    Tensor Project(Tensor features)
+    {
+        if (features.dim() != 2 || features.shape[1] != shape.Features)
+            throw new ArgumentException($"features must be (B, {shape.Features}); got ({string.Join(", ", features.shape)}).", nameof(features));
+        return addmm(Bias, features, Weight, beta: 1, alpha: 1);                                  // (B, N*D_in)
+    }
+
+    Tensor Activate(Tensor pre) => nn.functional.silu(pre).view(pre.shape[0], shape.Groups, shape.Input);   // (B, N, D_in)
+
+    /// <summary>silu'(z) = s * (1 + z * (1 - s)), s = sigmoid(z).</summary>
+    static Tensor SiluGrad(Tensor z)
+    {
+        var s = sigmoid(z);
+        return s * (1 + z * (1 - s));
+    }
+
+    public void Dispose()
+    {
+        Weight.Dispose(); Bias.Dispose();
+        savedPre?.Dispose(); savedFeatures?.Dispose();
+        optimizer?.Dispose();
+    }
+}

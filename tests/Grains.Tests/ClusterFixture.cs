@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Grains.Hosting;
+using Orchestrator.Grains.Placement;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using Orleans.TestingHost;
+
+namespace Orchestrator.Grains.Tests;
+
+/// <summary>
+/// One real 3-silo cluster (loopback TCP) shared by every test of the collection: silos "Primary", "Secondary_1"
+/// and "Secondary_2", each advertising the devices configured for its name (all "cpu" here, no GPU in CI).
+/// </summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    /// <summary>Small on purpose, so the too-large-payload path is cheap to reach.</summary>
+    public const int MaxMessageBytes = 4 << 20;
+    public static readonly string[] Silos = ["Primary", "Secondary_1", "Secondary_2"];
+
+    public TestCluster Cluster { get; private set; } = null!;
+    public IClusterClient Client => Cluster.Client;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(3);
+        builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(Silos.ToDictionary(s => $"Devices:{s}", _ => (string?)"cpu")));
+        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
+        builder.AddClientBuilderConfigurator<ClientConfigurator>();
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+        await WaitForDeviceMetadata();
+    }
+
+    /// <summary>Silo metadata spreads asynchronously; wait until every silo sees every silo's devices.</summary>
+    async Task WaitForDeviceMetadata()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        foreach (var silo in Cluster.Silos.Cast<InProcessSiloHandle>())
+        {
+            var services = silo.SiloHost.Services;
+            var membership = services.GetRequiredService<IClusterMembershipService>();
+            var metadata = services.GetRequiredService<ISiloMetadataCache>();
+            while (ClusterDevices.Discover(membership, metadata).Length < Silos.Length)
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"silo {silo.Name} never saw all devices.");
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+
+    sealed class SiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo)
+        {
+            string name = silo.Configuration["Orleans:Name"]!;
+            var devices = ClusterDevices.Parse(silo.Configuration[$"Devices:{name}"]);
+            silo.AddOrchestrator(devices, MaxMessageBytes, TimeSpan.FromMinutes(2));
+        }
+    }
+
+    sealed class ClientConfigurator : IClientBuilderConfigurator
+    {
+        public void Configure(IConfiguration configuration, IClientBuilder client) =>
+            client.AddOrchestratorClient(MaxMessageBytes, TimeSpan.FromMinutes(2));
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}

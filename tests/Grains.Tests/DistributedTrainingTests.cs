@@ -1,0 +1,106 @@
+using Orchestrator.Grains.Transport;
+using Orchestrator.Kernels.Tests;
+using Orchestrator.Training;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Grains.Tests;
+
+[Collection(ClusterCollection.Name)]
+public class DistributedTrainingTests(ClusterFixture fixture)
+{
+    public static JobSpec SmallJob(string dtype, IReadOnlyList<string> devices, int workersPerDevice = 1, int steps = 4)
+    {
+        int seed = Random.Shared.Next();
+        return new JobSpec
+        {
+            Name = $"job-{Guid.NewGuid():N}",
+            Shape = new ModelShape { Groups = 5, Features = 6, Input = 4, Hidden = 8, Output = 3 },
+            BatchSize = 16,
+            DType = dtype,
+            Steps = steps,
+            Seed = seed,
+            Data = new DataSpec { DataSeed = seed + 1L, TeacherSeed = seed + 2L },
+            Devices = devices,
+            WorkersPerDevice = workersPerDevice,
+        };
+    }
+
+    public static TheoryData<string, string[], int, int> Layouts => new()
+    {
+        { "float64", ["Primary/cpu"], 1, 1 },
+        { "float64", ["Primary/cpu", "Secondary_1/cpu"], 1, 2 },
+        { "float64", [], 1, 3 },
+        { "float64", ["cpu"], 3, 5 },           // 9 slots for 5 groups: 4 workers are not created
+        { "float32", [], 1, 3 },
+        { "float32", ["Secondary_2/cpu"], 2, 2 },
+    };
+
+    [Theory, MemberData(nameof(Layouts))]
+    public async Task Training_on_the_cluster_matches_the_single_process_trainer(string dtype, string[] devices, int perDevice, int workers)
+    {
+        var spec = SmallJob(dtype, devices, perDevice);
+        double tolerance = dtype == "float64" ? 1e-9 : 1e-4;
+        using var reference = new InProcessTrainer(spec);
+        var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
+        var status = await coordinator.StartAsync(spec);
+        try
+        {
+            Assert.Equal(workers, status.Workers.Length);
+            Assert.Equal(Enumerable.Range(0, spec.Shape.Groups), status.Workers.SelectMany(w => Enumerable.Range(w.FirstGroup, w.GroupCount)));
+            for (int step = 0; step < spec.Steps; step++)
+            {
+                var metrics = await coordinator.StepAsync();
+                double expected = reference.Step().Loss;
+                Assert.Equal(step, metrics.Step);
+                Assert.True(Math.Abs(metrics.Loss - expected) <= tolerance * expected, $"step {step}: loss {metrics.Loss} vs {expected}");
+            }
+            await ExpectParameters(coordinator, reference, tolerance);
+            var final = await coordinator.GetStatusAsync();
+            Assert.Equal(JobState.Finished, final.State);
+            Assert.Equal(spec.Steps, final.StepsDone);
+        }
+        finally
+        {
+            await coordinator.StopAsync();
+        }
+    }
+
+    static async Task ExpectParameters(ICoordinatorGrain coordinator, InProcessTrainer reference, double tolerance)
+    {
+        var actual = await coordinator.GetParametersAsync();
+        var message = new MessageTensorTransport(long.MaxValue);
+        using var scope = NewDisposeScope();
+        var expected = reference.Parameters();
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (name, payload) in actual)
+            new Check().Close(message.Unpack(payload, CPU), expected[name], tolerance, name);
+        foreach (var t in expected.Values) t.Dispose();
+    }
+
+    [Fact]
+    public async Task Status_reports_the_job_and_the_cluster_lists_devices_and_jobs()
+    {
+        var spec = SmallJob("float32", []);
+        var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
+        await coordinator.StartAsync(spec);
+        try
+        {
+            var metrics = await coordinator.StepAsync();
+            var status = await coordinator.GetStatusAsync();
+            Assert.Equal((JobState.Running, 1L, metrics.Loss), (status.State, status.StepsDone, status.LastLoss!.Value));
+            Assert.Contains(status.Workers, w => w.Transport == nameof(TensorPayloadKind.Local) && w.Silo == status.CoordinatorSilo);
+            Assert.Contains(status.Workers, w => w.Transport == nameof(TensorPayloadKind.Inline) && w.Silo != status.CoordinatorSilo);
+            Assert.True(metrics.SamplesPerSecond > 0 && metrics.TowerForwardMs > 0 && metrics.TotalMs >= metrics.TowerBackwardMs);
+
+            var cluster = fixture.Client.GetGrain<IClusterGrain>(IClusterGrain.Key);
+            Assert.Equal(ClusterFixture.Silos.Select(s => $"{s}/cpu"), (await cluster.GetDevicesAsync()).Select(d => d.ToString()));
+            Assert.Contains(spec.Name, await cluster.GetJobsAsync());
+        }
+        finally
+        {
+            await coordinator.StopAsync();
+        }
+        Assert.Empty((await coordinator.GetStatusAsync()).Workers);   // stopped and deactivated: a fresh coordinator answers
+        Assert.DoesNotContain(spec.Name, await fixture.Client.GetGrain<IClusterGrain>(IClusterGrain.Key).GetJobsAsync());
+    }
+}

@@ -1,0 +1,89 @@
+using Orchestrator.Kernels.Tests;
+using Orchestrator.Training;
+using Orchestrator.Training.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Orchestrator.Grains.Tests;
+
+/// <summary>Jobs that cannot run fail in StartAsync, before any worker trains, with errors that name the problem.</summary>
+[Collection(ClusterCollection.Name)]
+public class JobRejectionTests(ClusterFixture fixture)
+{
+    async Task<Exception> StartFails(JobSpec spec)
+    {
+        var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => coordinator.StartAsync(spec));
+        Assert.Equal(JobState.NotStarted, (await coordinator.GetStatusAsync()).State);
+        Assert.Empty((await coordinator.GetStatusAsync()).Workers);
+        return e;
+    }
+
+    static JobSpec Job() => DistributedTrainingTests.SmallJob("float32", []);
+
+    [Fact]
+    public async Task An_invalid_spec_names_the_field()
+    {
+        var e = Assert.IsType<JobSpecException>(await StartFails(Job() with { Shape = new ModelShape { Groups = 0 } }));
+        Assert.Equal("Shape.Groups", e.Field);
+        Assert.Equal("Shape.Groups: must be > 0; got 0.", e.Message);
+    }
+
+    [Fact]
+    public async Task A_spec_for_another_job_names_the_field()
+    {
+        var spec = Job();
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => fixture.Client.GetGrain<ICoordinatorGrain>("other").StartAsync(spec));
+        Assert.StartsWith("Name:", e.Message);
+    }
+
+    [Fact]
+    public async Task Devices_that_match_nothing_are_named()
+    {
+        var e = Assert.IsType<JobSpecException>(await StartFails(Job() with { Devices = ["cuda:0"] }));
+        Assert.Equal("Devices", e.Field);
+        Assert.Contains("no device in the cluster matches [cuda:0]; it has [Primary/cpu, Secondary_1/cpu, Secondary_2/cpu]", e.Message);
+    }
+
+    [Fact]
+    public async Task A_data_file_that_does_not_fit_the_model_is_named()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mismatch-{Guid.NewGuid():N}.safetensors");
+        var spec = Job() with { Data = new DataSpec { Source = "safetensors", Path = path } };
+        WriteData(path, samples: 10, spec.Shape.Features + 1, spec.Shape.Groups, spec.Shape.Output);
+        try
+        {
+            Assert.Contains($"'features' is (10, {spec.Shape.Features + 1}) but the job needs (S, {spec.Shape.Features})", (await StartFails(spec)).Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    static void WriteData(string path, long samples, long features, long groups, long outputs)
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        SafeTensors.Write(path, new Dictionary<string, Tensor>
+        {
+            [SafetensorsSource.FeaturesName] = check.Randn([samples, features], ScalarType.Float32),
+            [SafetensorsSource.TargetsName] = check.Randn([samples, groups, outputs], ScalarType.Float32),
+        });
+    }
+
+    [Fact]
+    public async Task Slices_too_big_for_an_Orleans_message_are_refused_up_front()
+    {
+        var spec = Job() with { BatchSize = 4096, DType = "float64", Shape = Job().Shape with { Input = 128 } };   // 4 MiB per group
+        var e = Assert.IsType<Transport.TensorPayloadTooLargeException>(await StartFails(spec));
+        Assert.Contains("bytes, over the 4,128,768 bytes an Orleans message may carry", e.Message);
+    }
+
+    [Fact]
+    public async Task Stepping_a_job_that_never_started_is_an_error()
+    {
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => fixture.Client.GetGrain<ICoordinatorGrain>(Job().Name).StepAsync());
+        Assert.Contains("is NotStarted", e.Message);
+    }
+}

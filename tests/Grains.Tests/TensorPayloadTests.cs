@@ -1,0 +1,101 @@
+using Orchestrator.Grains.Transport;
+using Orchestrator.Kernels.Tests;
+using TorchSharp;
+using static TorchSharp.torch;
+using static Orchestrator.Training.Tests.Exactly;
+
+namespace Orchestrator.Grains.Tests;
+
+[Collection(ClusterCollection.Name)]
+public class TensorPayloadTests(ClusterFixture fixture)
+{
+    readonly MessageTensorTransport message = new(ClusterFixture.MaxMessageBytes - MessageTensorTransport.HeaderRoom);
+    readonly Check check = new();
+
+    IProbeGrain Probe(string silo, int n = 0) => fixture.Client.GetGrain<IProbeGrain>($"{silo}/cpu/probe/{n}");
+
+    public static TheoryData<ScalarType> DTypes =>
+    [
+        ScalarType.Float64, ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16,
+        ScalarType.Int64, ScalarType.Int32, ScalarType.Int16, ScalarType.Int8, ScalarType.Byte, ScalarType.Bool,
+    ];
+
+    Tensor Random(long[] shape, ScalarType dtype)
+    {
+        if (Kernels.GroupedShapes.IsSupported(dtype)) return check.Randn(shape, dtype);
+        bool flag = dtype == ScalarType.Bool;
+        using var integers = randint(flag ? 0 : -100, flag ? 2 : 100, shape, ScalarType.Int64);
+        return integers.to(dtype);
+    }
+
+    /// <summary>Packs on this thread, awaits the round trip, compares on this thread: no dispose scope spans the await.</summary>
+    async Task<bool> RoundTrip(Tensor tensor, Func<TensorPayload, Task<TensorPayload>> send)
+    {
+        var back = await send(message.Pack(tensor));
+        using var scope = NewDisposeScope();
+        return Same(message.Unpack(back, CPU), tensor.contiguous());
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public async Task Every_dtype_crosses_silos_bit_for_bit_with_views_and_empty_tensors(ScalarType dtype)
+    {
+        Tensor[] tensors =
+        [
+            Random([6, 3, 5], dtype),
+            Random([4, 6, 5], dtype).transpose(0, 1).narrow(2, 1, 3),   // non-contiguous view
+            Random([0, 4], dtype),                                        // empty
+        ];
+        foreach (var tensor in tensors)
+        {
+            Assert.Equal(tensor.numel() * Training.DTypes.ElementSize(dtype), message.Pack(tensor).Data!.LongLength);   // bf16 stays 2 bytes
+            Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/0", p, forceLocal: false)),
+                $"{dtype} ({string.Join(", ", tensor.shape)})");
+            tensor.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task In_silo_payloads_pass_by_reference()
+    {
+        using var tensor = check.Randn([5, 2, 3], ScalarType.BFloat16);
+        // The relay packs with the Local transport (same silo); a Local payload cannot be serialized, so the round
+        // trip only works if Orleans hands the very same instance over.
+        Assert.True(await RoundTrip(tensor, p => Probe("Secondary_2").RelayAsync("Secondary_2/cpu/probe/1", p, forceLocal: false)));
+    }
+
+    [Fact]
+    public async Task Local_payloads_cannot_leave_their_silo()
+    {
+        using var tensor = check.Randn([3, 2], ScalarType.Float32);
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_2/cpu/probe/0", p, forceLocal: true)));
+        Assert.Contains("cannot leave its silo", e.ToString());
+    }
+
+    [Fact]
+    public void Payloads_over_the_message_limit_are_refused_naming_both_sizes()
+    {
+        using var scope = NewDisposeScope();
+        var tensor = check.Randn([1024, 1025], ScalarType.Float32);    // 4,198,400 bytes
+        var e = Assert.Throws<TensorPayloadTooLargeException>(() => message.Pack(tensor));
+        Assert.Contains("4,198,400 bytes", e.Message);
+        Assert.Contains($"{message.MaxPayloadBytes:N0}", e.Message);
+    }
+
+    [Fact]
+    public void Payload_bytes_must_match_dtype_and_shape()
+    {
+        Assert.Contains("needs 24 bytes but carries 5", Assert.Throws<InvalidDataException>(() => TensorPayload.OfBytes(ScalarType.Float32, [2, 3], new byte[5])).Message);
+        Assert.Throws<InvalidDataException>(() => TensorPayload.OfBytes(ScalarType.Float32, [-2, 3], new byte[24]));
+    }
+
+    [Fact]
+    public async Task Device_placement_puts_grains_on_the_named_silo_and_checks_its_devices()
+    {
+        foreach (var silo in ClusterFixture.Silos)
+            Assert.Equal(silo, await Probe(silo, 7).WhereAsync());
+        var missingDevice = await Assert.ThrowsAnyAsync<Exception>(() => fixture.Client.GetGrain<IProbeGrain>("Secondary_1/cuda:0/probe/0").WhereAsync());
+        Assert.Contains("has devices [cpu], not cuda:0", missingDevice.ToString());
+        var missingSilo = await Assert.ThrowsAnyAsync<Exception>(() => fixture.Client.GetGrain<IProbeGrain>("Nowhere/cpu/probe/0").WhereAsync());
+        Assert.Contains("no active silo named 'Nowhere'", missingSilo.ToString());
+    }
+}

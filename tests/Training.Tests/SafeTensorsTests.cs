@@ -1,0 +1,91 @@
+using System.Buffers.Binary;
+using System.Text;
+using Orchestrator.Kernels.Tests;
+using Orchestrator.Training.Data;
+using static TorchSharp.torch;
+using static Orchestrator.Training.Tests.Exactly;
+
+namespace Orchestrator.Training.Tests;
+
+public sealed class SafeTensorsTests : IDisposable
+{
+    readonly ScratchDirectory scratch = new();
+    public void Dispose() => scratch.Dispose();
+
+    [Fact]
+    public void Every_dtype_round_trips_bit_for_bit_including_views_and_empty_tensors()
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        var tensors = new Dictionary<string, Tensor>
+        {
+            ["f64"] = check.Randn([3, 4], ScalarType.Float64),
+            ["f32"] = check.Randn([2, 3, 5], ScalarType.Float32),
+            ["f16"] = check.Randn([7], ScalarType.Float16),
+            ["bf16"] = check.Randn([4, 2], ScalarType.BFloat16),
+            ["i64"] = randint(-1000, 1000, [6], dtype: ScalarType.Int64),
+            ["i32"] = randint(-1000, 1000, [2, 2], dtype: ScalarType.Int32),
+            ["view"] = check.Randn([4, 6], ScalarType.Float32).t(),       // non-contiguous
+            ["empty"] = empty([0, 3], ScalarType.Float32),
+            ["scalar"] = check.Randn([], ScalarType.Float64),
+        };
+        var path = scratch.NewFile();
+        SafeTensors.Write(path, tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        var back = SafeTensors.Read(path, out var metadata);
+        Assert.Equal("pt", metadata["format"]);
+        Assert.Equal(tensors.Keys.Order(), back.Keys.Order());
+        foreach (var (name, t) in tensors)
+        {
+            using var read = back[name];
+            Assert.Equal(t.dtype, read.dtype);
+            Assert.Equal(t.shape, read.shape);
+            Assert.True(Same(t, read), name);
+        }
+    }
+
+    /// <summary>A file with the given header JSON and data bytes.</summary>
+    string Raw(string header, int dataBytes, ulong? claimedHeaderLength = null)
+    {
+        var json = Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + json.Length + dataBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, claimedHeaderLength ?? (ulong)json.Length);
+        json.CopyTo(bytes, 8);
+        Random.Shared.NextBytes(bytes.AsSpan(8 + json.Length));
+        var path = scratch.NewFile();
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    public static TheoryData<string, int, string> Hostile => new()
+    {
+        { """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", 4, "outside the 4 data bytes" },
+        { """{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""", 8, "needs 12 bytes" },
+        { """{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}""", 8, "unsupported dtype 'U8'" },
+        { """{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}""", 8, "non-negative integers" },
+        { """{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}""", 8, "tensor 'a': data_offsets [8, 0]" },
+        { """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""", 12, "overlap" },
+        { """{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}""", 8, "overflows" },
+        { """{"a":{"dtype":"F32","shape":[2]}}""", 8, "tensor 'a': 'data_offsets'" },
+        { """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}""", 8, "not valid JSON" },
+        { """[1, 2]""", 0, "not a JSON object" },
+        { """{"__metadata__":{"k":3}}""", 0, "must be a string" },
+    };
+
+    [Theory, MemberData(nameof(Hostile))]
+    public void Hostile_files_are_rejected_naming_the_problem(string header, int dataBytes, string problem)
+    {
+        var path = Raw(header, dataBytes);
+        var e = Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path));
+        Assert.Contains(problem, e.Message);
+        Assert.Contains(path, e.Message);
+    }
+
+    [Fact]
+    public void A_header_length_beyond_the_file_is_rejected_without_allocating_it()
+    {
+        var path = Raw("{}", 0, claimedHeaderLength: ulong.MaxValue / 2);
+        Assert.Contains("the header claims", Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path)).Message);
+        File.WriteAllBytes(path, [1, 2, 3]);
+        Assert.Contains("fewer than the 8-byte", Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path)).Message);
+    }
+}

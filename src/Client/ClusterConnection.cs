@@ -8,8 +8,8 @@ using Serilog.Events;
 
 namespace Orchestrator.Client;
 
-/// <summary>A connection to a cluster: an Orleans client of remote gateways, or a silo hosted in this process.</summary>
-public sealed class ClusterConnection(IHost host, IGrainFactory grains, string description) : IAsyncDisposable
+/// <summary>A connection to a cluster: an Orleans client of remote gateways, or silos hosted in this process.</summary>
+public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory grains, string description) : IAsyncDisposable
 {
     public IGrainFactory Grains { get; } = grains;
     public string Description { get; } = description;
@@ -22,24 +22,32 @@ public sealed class ClusterConnection(IHost host, IGrainFactory grains, string d
         builder.UseOrleansClient(client => client.UseOrchestratorCluster(options));
         var host = builder.Build();
         await host.StartAsync();
-        return new ClusterConnection(host, host.Services.GetRequiredService<IClusterClient>(), $"cluster via {string.Join(", ", options.Gateways)}");
+        return new ClusterConnection([host], host.Services.GetRequiredService<IClusterClient>(), $"cluster via {string.Join(", ", options.Gateways)}");
     }
 
     /// <summary>
-    /// A single silo in this process owning <paramref name="devices"/>, on free loopback ports so it never joins
-    /// (or collides with) a development cluster on the default ports.
+    /// <paramref name="silos"/> silos in this process, each owning <paramref name="devices"/> (several silos may share
+    /// one GPU), on free loopback ports so they never join (or collide with) a development cluster on the default
+    /// ports. The first is the primary; grains are reached through it. Silo names: "embedded", or "embedded-0", ...
     /// </summary>
-    public static async Task<ClusterConnection> StartEmbeddedAsync(ClusterConnectionOptions options, string devices, bool verbose)
+    public static async Task<ClusterConnection> StartEmbeddedAsync(ClusterConnectionOptions options, string devices, int silos, bool verbose)
     {
-        var builder = Host.CreateApplicationBuilder();
-        UseSerilog(builder, verbose);
-        int siloPort = FreePort(), gatewayPort = FreePort();
-        var silo = new SiloHostOptions { Name = "embedded", Devices = devices, SiloPort = siloPort, GatewayPort = gatewayPort };
-        options.PrimarySiloPort = siloPort;
-        builder.UseOrleans(orleans => orleans.UseOrchestratorCluster(options, silo));
-        var host = builder.Build();
-        await host.StartAsync();
-        return new ClusterConnection(host, host.Services.GetRequiredService<IGrainFactory>(), $"embedded silo ({devices})");
+        if (silos < 1) throw new ArgumentOutOfRangeException(nameof(silos), $"--local-silos must be at least 1; got {silos}.");
+        var hosts = new List<IHost>();
+        for (int i = 0; i < silos; i++)
+        {
+            var builder = Host.CreateApplicationBuilder();
+            UseSerilog(builder, verbose);
+            int siloPort = FreePort(), gatewayPort = FreePort();
+            var silo = new SiloHostOptions { Name = silos == 1 ? "embedded" : $"embedded-{i}", Devices = devices, SiloPort = siloPort, GatewayPort = gatewayPort };
+            if (i == 0) options.PrimarySiloPort = siloPort;
+            builder.UseOrleans(orleans => orleans.UseOrchestratorCluster(options, silo));
+            var host = builder.Build();
+            await host.StartAsync();
+            hosts.Add(host);
+        }
+        var what = silos == 1 ? $"embedded silo ({devices})" : $"{silos} embedded silos ({devices} each)";
+        return new ClusterConnection(hosts, hosts[0].Services.GetRequiredService<IGrainFactory>(), what);
     }
 
     static void UseSerilog(HostApplicationBuilder builder, bool verbose) =>
@@ -59,7 +67,10 @@ public sealed class ClusterConnection(IHost host, IGrainFactory grains, string d
 
     public async ValueTask DisposeAsync()
     {
-        await host.StopAsync();
-        host.Dispose();
+        foreach (var host in hosts.Reverse())
+        {
+            await host.StopAsync();
+            host.Dispose();
+        }
     }
 }

@@ -17,7 +17,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             options.MaxMessageMB = (int)Math.Clamp(Math.Max(settings.MaxMessageMB, (spec.SliceBytes(spec.Shape.Groups) >> 20) + 2), 1, 2047);
         await using var connection = gateways.Count > 0
             ? await ClusterConnection.ConnectAsync(options, settings.Verbose)
-            : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.Verbose);
+            : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.LocalSilos, settings.Verbose);
 
         var coordinator = connection.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
         var status = await coordinator.StartAsync(spec);

@@ -104,6 +104,11 @@ public sealed class TrainSettings : ConnectionSettings
     [DefaultValue("cpu")]
     public string LocalDevices { get; init; } = "cpu";
 
+    [CommandOption("--local-silos <N>")]
+    [Description("Silos started in this process when no gateway is configured, each owning --local-devices (e.g. two silos sharing one GPU). Default: 1.")]
+    [DefaultValue(1)]
+    public int LocalSilos { get; init; } = 1;
+
     [CommandOption("--logdir <DIR>")]
     [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
     public string? LogDir { get; init; }

@@ -160,6 +160,24 @@ public sealed class DataChannelFaultTests
     }
 
     [Fact(Timeout = 20_000)]
+    public async Task A_send_to_a_server_that_stops_reading_times_out_saying_how_far_it_got()
+    {
+        // Accepts and never reads: the kernel buffers fill and the write stalls.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var stalled = new DataChannelOptions { WriteTimeout = TimeSpan.FromMilliseconds(300) };
+        using var client = new DataChannelClient(stalled);
+        using var tensor = Random(ScalarType.Float32, 16 << 20);
+        var transfer = Guid.NewGuid();
+        var send = client.SendAsync((IPEndPoint)listener.LocalEndPoint!, transfer, tensor);
+        using var accepted = await listener.AcceptAsync();
+        var error = await ThrowsWithin<TimeoutException>(Prompt, () => send);
+        Assert.Contains(transfer.ToString(), error.Message);
+        Assert.Contains("of 67108864 payload bytes", error.Message);
+    }
+
+    [Fact(Timeout = 20_000)]
     public async Task A_dtype_the_format_cannot_carry_is_refused_before_sending()
     {
         using var client = new DataChannelClient();

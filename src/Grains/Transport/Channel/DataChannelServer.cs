@@ -120,7 +120,6 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
                 logger.LogWarning(e, "Data channel server on {Endpoint}: accept failed.", LocalEndPoint);
                 continue;
             }
-            SocketTuning.Apply(socket, options.SocketBufferBytes);
             lock (gate)
             {
                 if (stopped)
@@ -141,6 +140,7 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
         var reader = new FrameReader(stream, options.MaxPayloadBytes, peer);
         try
         {
+            SocketTuning.Apply(socket, options.SocketBufferBytes);
             while (await reader.ReadAsync(stopping.Token).ConfigureAwait(false) is { } frame)
                 mailbox.Deliver(frame.Transfer, frame.Tensor);
         }

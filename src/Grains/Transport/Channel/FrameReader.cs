@@ -58,7 +58,8 @@ internal sealed class FrameReader(Stream stream, long maxPayloadBytes, string pe
         for (long start = 0, index = 0; start < total; start += chunkElements, index++)
         {
             using var chunk = flat.narrow(0, start, Math.Min(chunkElements, total - start));
-            var memory = TensorMemory.Of(chunk).Memory;
+            using var manager = TensorMemory.Of(chunk);
+            var memory = manager.Memory;
             var got = await ReadUpToAsync(memory, frame, received, cancellation).ConfigureAwait(false);
             received += got;
             if (got < memory.Length || await ReadUpToAsync(checksum, frame, received, cancellation).ConfigureAwait(false) < checksum.Length)

@@ -98,7 +98,8 @@ internal static class FrameWriter
     /// <summary>Writes one chunk and its checksum straight from the tensor's memory; returns the chunk's byte count.</summary>
     static async Task<int> WriteChunkAsync(Stream stream, torch.Tensor chunk, CancellationToken cancellation)
     {
-        var memory = TensorMemory.Of(chunk).Memory;
+        using var manager = TensorMemory.Of(chunk);
+        var memory = manager.Memory;
         var checksum = new byte[FrameHeader.ChecksumBytes];
         BinaryPrimitives.WriteUInt64LittleEndian(checksum, XxHash3.HashToUInt64(memory.Span));
         await stream.WriteAsync(memory, cancellation).ConfigureAwait(false);

@@ -36,7 +36,8 @@ internal sealed class FrameReader(Stream stream, long maxPayloadBytes, string pe
         var frame = FrameHeader.Decode(header.AsSpan(0, length), maxPayloadBytes);
 
         WireDTypes.TryGet(frame.DTypeCode, out var dtype, out _);
-        var tensor = torch.empty(frame.Shape, dtype);
+        // Read loops run on pool threads: keep the tensor out of any dispose scope one of them may have open, it is the waiter's.
+        var tensor = torch.empty(frame.Shape, dtype).DetachFromDisposeScope();
         try
         {
             await ReadPayloadAsync(frame, tensor, cancellation).ConfigureAwait(false);

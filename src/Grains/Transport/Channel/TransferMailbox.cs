@@ -7,7 +7,8 @@ namespace Orchestrator.Grains.Transport.Channel;
 /// <summary>
 /// Meets received tensors with the callers waiting for them, by transfer id. A tensor that arrives before its
 /// waiter is held, within the count and byte limits of the options, until it is asked for or expires; so is a
-/// failure, so that a late waiter learns what happened instead of timing out.
+/// failure, so that a late waiter learns what happened instead of timing out (failures hold no tensor and are
+/// bounded by the expiry alone).
 /// </summary>
 internal sealed class TransferMailbox : IDisposable
 {
@@ -79,6 +80,8 @@ internal sealed class TransferMailbox : IDisposable
 
     public async Task<torch.Tensor> ReceiveAsync(Guid transfer, TimeSpan timeout, CancellationToken cancellation)
     {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"data channel transfer {transfer}: the timeout must be positive or infinite.");
         TaskCompletionSource<torch.Tensor> waiter;
         lock (gate)
         {

@@ -9,7 +9,8 @@ namespace Orchestrator.Grains.Tests;
 /// <summary>Corrupt, truncated, oversized, late and undeliverable transfers fail promptly with errors that say what went wrong.</summary>
 public sealed class DataChannelFaultTests
 {
-    static readonly TimeSpan Prompt = TimeSpan.FromSeconds(3);
+    // Well under Patience, with room for a CI machine busy building other projects.
+    static readonly TimeSpan Prompt = TimeSpan.FromSeconds(5);
     const int ChunkBytes = 16 << 10;
     // A float32 (3, 5000) frame in 16 KiB chunks: a 64-byte header (rank 2), then chunks of 16384, 16384, 16384 and 10848 bytes, each with its checksum.
     const int HeaderBytes = 64;
@@ -168,7 +169,8 @@ public sealed class DataChannelFaultTests
         listener.Listen();
         var stalled = new DataChannelOptions { WriteTimeout = TimeSpan.FromMilliseconds(300) };
         using var client = new DataChannelClient(stalled);
-        using var tensor = Random(ScalarType.Float32, 16 << 20);
+        // 64 MiB: more than the kernel buffers of both ends can take in.
+        using var tensor = rand(16 << 20);
         var transfer = Guid.NewGuid();
         var send = client.SendAsync((IPEndPoint)listener.LocalEndPoint!, transfer, tensor);
         using var accepted = await listener.AcceptAsync();

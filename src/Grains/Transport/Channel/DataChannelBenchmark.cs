@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Net;
+using TorchSharp;
+
+namespace Orchestrator.Grains.Transport.Channel;
+
+/// <summary>What one throughput measurement saw.</summary>
+public readonly record struct ChannelThroughput(long BytesPerTransfer, int Repetitions, TimeSpan Elapsed)
+{
+    /// <summary>Payload gigabytes (10^9 bytes) per second, one way.</summary>
+    public double GigabytesPerSecond => BytesPerTransfer * (double)Repetitions / Elapsed.TotalSeconds / 1e9;
+}
+
+/// <summary>Measures the data channel's one-way throughput over loopback, to set beside the Orleans message rate.</summary>
+public static class DataChannelBenchmark
+{
+    /// <summary>
+    /// Sends a float32 CPU tensor of <paramref name="sizeBytes"/> (rounded down to whole elements) from a client to a
+    /// server on 127.0.0.1 <paramref name="repetitions"/> times after one warm-up, timing from the first send until the
+    /// last tensor is received. Sender and receiver share this machine's cores, so a real link between hosts may do better.
+    /// </summary>
+    public static async Task<ChannelThroughput> MeasureLoopbackAsync(long sizeBytes, int repetitions,
+        DataChannelOptions? options = null, CancellationToken cancellation = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(sizeBytes, sizeof(float));
+        ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
+        options ??= DataChannelOptions.Default with { MaxPayloadBytes = Math.Max(sizeBytes, DataChannelOptions.Default.MaxPayloadBytes) };
+        await using var server = new DataChannelServer(new IPEndPoint(IPAddress.Loopback, 0), options);
+        using var client = new DataChannelClient(options);
+        using var tensor = torch.rand(sizeBytes / sizeof(float));
+
+        await RoundTripAsync(server, client, tensor, cancellation).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < repetitions; i++)
+            await RoundTripAsync(server, client, tensor, cancellation).ConfigureAwait(false);
+        return new ChannelThroughput(tensor.NumberOfElements * sizeof(float), repetitions, clock.Elapsed);
+    }
+
+    static async Task RoundTripAsync(DataChannelServer server, DataChannelClient client, torch.Tensor tensor, CancellationToken cancellation)
+    {
+        var transfer = Guid.NewGuid();
+        var receive = server.ReceiveAsync(transfer, TimeSpan.FromMinutes(1), cancellation);
+        await client.SendAsync(server.LocalEndPoint, transfer, tensor, cancellation).ConfigureAwait(false);
+        using var received = await receive.ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,48 @@
+namespace Orchestrator.Grains.Transport.Channel;
+
+/// <summary>Limits and timeouts of the data channel's server and client.</summary>
+public sealed record DataChannelOptions
+{
+    /// <summary>Payload bytes per checksummed chunk a sender writes; a multiple of 8 so that every dtype's elements fit whole.</summary>
+    public int ChunkBytes { get; init; } = 4 << 20;
+
+    /// <summary>The largest payload a server accepts; a frame declaring more is rejected before anything is allocated.</summary>
+    public long MaxPayloadBytes { get; init; } = 4L << 30;
+
+    /// <summary>How many received tensors a server holds for transfers nobody waits for yet.</summary>
+    public int MaxHeldTransfers { get; init; } = 256;
+
+    /// <summary>How many bytes of received tensors a server holds for transfers nobody waits for yet.</summary>
+    public long MaxHeldBytes { get; init; } = 8L << 30;
+
+    /// <summary>How long a server holds a tensor (or a failure) that nobody has asked for before dropping it.</summary>
+    public TimeSpan HeldExpiry { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a client waits for a TCP connection to a server.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one write (a header or a chunk) may take before a client gives the connection up as stalled.</summary>
+    public TimeSpan WriteTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Kernel send and receive buffer size per socket; 0 leaves the operating system's autotuning alone.</summary>
+    public int SocketBufferBytes { get; init; } = 4 << 20;
+
+    /// <summary>Sends CPU tensors through the staging buffers GPU tensors use, so that path can be tested without a GPU.</summary>
+    internal bool StageCpuTensors { get; init; }
+
+    public static DataChannelOptions Default { get; } = new();
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first setting out of range.</summary>
+    public void Validate()
+    {
+        if (ChunkBytes <= 0 || ChunkBytes % 8 != 0 || ChunkBytes > FrameHeader.MaxChunkBytes)
+            throw new ArgumentException($"{nameof(ChunkBytes)} {ChunkBytes} must be a positive multiple of 8 up to {FrameHeader.MaxChunkBytes}.");
+        if (MaxPayloadBytes < 0) throw new ArgumentException($"{nameof(MaxPayloadBytes)} {MaxPayloadBytes} must not be negative.");
+        if (MaxHeldTransfers < 0) throw new ArgumentException($"{nameof(MaxHeldTransfers)} {MaxHeldTransfers} must not be negative.");
+        if (MaxHeldBytes < 0) throw new ArgumentException($"{nameof(MaxHeldBytes)} {MaxHeldBytes} must not be negative.");
+        if (HeldExpiry <= TimeSpan.Zero) throw new ArgumentException($"{nameof(HeldExpiry)} {HeldExpiry} must be positive.");
+        if (ConnectTimeout <= TimeSpan.Zero) throw new ArgumentException($"{nameof(ConnectTimeout)} {ConnectTimeout} must be positive.");
+        if (WriteTimeout <= TimeSpan.Zero) throw new ArgumentException($"{nameof(WriteTimeout)} {WriteTimeout} must be positive.");
+        if (SocketBufferBytes < 0) throw new ArgumentException($"{nameof(SocketBufferBytes)} {SocketBufferBytes} must not be negative.");
+    }
+}

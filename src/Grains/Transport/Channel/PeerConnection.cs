@@ -1,0 +1,106 @@
+using System.Net;
+using System.Net.Sockets;
+using TorchSharp;
+
+namespace Orchestrator.Grains.Transport.Channel;
+
+/// <summary>
+/// A client's one connection to one server: frames are written one at a time, the connection is opened on first
+/// use and opened again after it broke.
+/// </summary>
+internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions options) : IDisposable
+{
+    // Never disposed: it has no wait handle unless AvailableWaitHandle is used, and a send may still release it after Dispose.
+    readonly SemaphoreSlim writing = new(1, 1);
+    NetworkStream? stream;
+    volatile bool disposed;
+
+    public async Task SendAsync(FrameHeader header, torch.Tensor tensor, CancellationToken cancellation)
+    {
+        await writing.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            var connected = await ConnectedAsync(header.Transfer, cancellation).ConfigureAwait(false);
+            await WriteAsync(connected, header, tensor, cancellation).ConfigureAwait(false);
+        }
+        finally
+        {
+            writing.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        disposed = true;
+        // Aborts a send in flight; that send then drops the connection itself.
+        stream?.Dispose();
+    }
+
+    async Task WriteAsync(NetworkStream connected, FrameHeader header, torch.Tensor tensor, CancellationToken cancellation)
+    {
+        long sent = 0;
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        stall.CancelAfter(options.WriteTimeout);
+        try
+        {
+            await FrameWriter.WriteAsync(connected, header, tensor, options.StageCpuTensors, progress: bytes =>
+            {
+                sent = bytes;
+                stall.CancelAfter(options.WriteTimeout);
+            }, stall.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Part of a frame may be on the wire: the connection cannot carry another one.
+            Drop();
+            if (e is OperationCanceledException && !cancellation.IsCancellationRequested)
+                throw new TimeoutException(
+                    $"data channel transfer {header.Transfer} to {endpoint} stalled: a write took longer than {options.WriteTimeout} " +
+                    $"after {sent} of {header.PayloadBytes} payload bytes.");
+            if (e is IOException or ObjectDisposedException && !cancellation.IsCancellationRequested)
+                throw new IOException(
+                    $"data channel transfer {header.Transfer} to {endpoint} failed after {sent} of {header.PayloadBytes} payload bytes: {e.Message}", e);
+            throw;
+        }
+    }
+
+    /// <summary>The open connection, or a new one when there is none or the server closed the old one.</summary>
+    async Task<NetworkStream> ConnectedAsync(Guid transfer, CancellationToken cancellation)
+    {
+        // Servers never write on this connection, so a readable socket means it was closed or reset by the server.
+        if (stream is { } open && !open.Socket.Poll(0, SelectMode.SelectRead)) return open;
+        Drop();
+
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        timeout.CancelAfter(options.ConnectTimeout);
+        try
+        {
+            SocketTuning.Apply(socket, options.SocketBufferBytes);
+            await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            socket.Dispose();
+            if (e is OperationCanceledException && !cancellation.IsCancellationRequested)
+                throw new TimeoutException($"data channel transfer {transfer}: connecting to {endpoint} took longer than {options.ConnectTimeout}.");
+            if (e is SocketException socketError)
+                throw new IOException($"data channel transfer {transfer}: cannot connect to {endpoint}: {socketError.SocketErrorCode} ({socketError.Message}).", e);
+            throw;
+        }
+        stream = new NetworkStream(socket, ownsSocket: true);
+        if (disposed)
+        {
+            Drop();
+            throw new ObjectDisposedException(nameof(DataChannelClient), $"data channel transfer {transfer}: the client was disposed while connecting to {endpoint}.");
+        }
+        return stream;
+    }
+
+    void Drop()
+    {
+        stream?.Dispose();
+        stream = null;
+    }
+}

@@ -2,11 +2,12 @@ using System.ComponentModel;
 using Orchestrator.Client.Gpu;
 using Orchestrator.Kernels;
 using Spectre.Console.Cli;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Client.Commands;
 
 /// <summary>`orchestrator gpu-check`: the kernels' correctness on a GPU against the float64 loop reference.</summary>
-public sealed class GpuCheckCommand : Command<GpuCheckCommand.Settings>
+public sealed class GpuCheckCommand : AsyncCommand<GpuCheckCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
@@ -22,17 +23,24 @@ public sealed class GpuCheckCommand : Command<GpuCheckCommand.Settings>
         [Description("Skip the seed-sized shape (B=2560, N=12, 1024->3072->1024); check only the small edge-case shapes.")]
         public bool Quick { get; init; }
 
+        [CommandOption("--cluster")]
+        [Description("Also train a small job on two silos in this process sharing --device and compare it with the single-process trainer on the CPU.")]
+        public bool Cluster { get; init; }
+
         [CommandOption("--output <FILE>")]
         [Description("Also write the result table (markdown) to this file.")]
         public string? Output { get; init; }
     }
 
-    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         var device = Devices.Parse(settings.Device);
         var dtypes = settings.DTypes.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(d => DTypeNames.Parse(d)).ToList();
         var shapes = settings.Quick ? GpuCheck.DefaultShapes[1..] : GpuCheck.DefaultShapes;
         var results = GpuCheck.Run(device, dtypes, shapes, p => Console.Error.WriteLine($"checking {p}"));
+        if (settings.Cluster)
+            results.AddRange(await ClusterGpuCheck.RunAsync(settings.Device, dtypes.Where(d => d is ScalarType.Float64 or ScalarType.Float32).Select(DTypeNames.Name),
+                p => Console.Error.WriteLine($"checking {p}")));
 
         var lines = new List<string>
         {
@@ -42,7 +50,7 @@ public sealed class GpuCheckCommand : Command<GpuCheckCommand.Settings>
             "| --- | --- | --- | ---: | ---: | --- |",
         };
         lines.AddRange(results.Select(r =>
-            $"| {DTypeNames.Name(Enum.Parse<TorchSharp.torch.ScalarType>(r.DType))} | {r.Shape} | {r.Quantity} | {r.RelativeError:E2} | {r.Tolerance:E0} | {(r.Passed ? "pass" : "FAIL")} |"));
+            $"| {r.DType} | {r.Shape} | {r.Quantity} | {r.RelativeError:E2} | {r.Tolerance:E0} | {(r.Passed ? "pass" : "FAIL")} |"));
         int failed = results.Count(r => !r.Passed);
         lines.Add("");
         lines.Add($"{results.Count - failed} passed, {failed} failed");

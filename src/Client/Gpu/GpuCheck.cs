@@ -79,7 +79,7 @@ public static class GpuCheck
         var reference = LoopReference.SwiGluMlp(rx, rg, rd);
         reference.backward([dOut.to(ScalarType.Float64)]);
 
-        string name = dtype.ToString(), shape = s.ToString();
+        string name = DTypeNames.Name(dtype), shape = s.ToString();
         double tol = Tolerance(dtype);
         return
         [
@@ -109,7 +109,7 @@ public static class GpuCheck
         var reference = LoopReference.GroupedLinear(rx, rw);
         reference.backward([dy.to(ScalarType.Float64)]);
 
-        string name = dtype.ToString(), shape = s.ToString();
+        string name = DTypeNames.Name(dtype), shape = s.ToString();
         double tol = Tolerance(dtype);
         return
         [

@@ -2,7 +2,7 @@
 # The GPU suite: unpack the package made by deploy/package.sh on a GPU host and run the kernel
 # correctness check and the benchmarks; logs and tables go to $OUT (default ./gpu-results).
 #
-#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: check bench bench-fp16 (default: check bench)
+#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: check bench bench-fp16 train (default: check bench)
 set -uo pipefail
 package=$(realpath "${1:-.carry/orchestrator-linux-x64.tar.xz}")
 shift || true
@@ -25,10 +25,11 @@ run() {
 }
 for step in $steps; do
   case $step in
-    check)      run gpu-check gpu-check --output "$out/gpu-check.md" ;;
+    check)      run gpu-check gpu-check --cluster --output "$out/gpu-check.md" ;;
     bench)      run bench-bf16 bench --json "$out/bench-bf16.json"
                 run bench-bf16-repeat bench --json "$out/bench-bf16-repeat.json" ;;
     bench-fp16) run bench-fp16 bench --dtype f16 --json "$out/bench-fp16.json" ;;
+    train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;
     *) echo "unknown step $step"; status=1 ;;
   esac
 done

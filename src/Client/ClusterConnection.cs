@@ -14,15 +14,24 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
     public IGrainFactory Grains { get; } = grains;
     public string Description { get; } = description;
 
-    /// <summary>An Orleans client of the cluster behind <paramref name="options"/>' gateways.</summary>
+    /// <summary>An Orleans client of the cluster behind <paramref name="options"/>' gateways (static, or read from Redis).</summary>
     public static async Task<ClusterConnection> ConnectAsync(ClusterConnectionOptions options, bool verbose)
     {
         var builder = Host.CreateApplicationBuilder();
         UseSerilog(builder, verbose);
         builder.UseOrleansClient(client => client.UseOrchestratorCluster(options));
         var host = builder.Build();
-        await host.StartAsync();
-        return new ClusterConnection([host], host.Services.GetRequiredService<IClusterClient>(), $"cluster via {string.Join(", ", options.Gateways)}");
+        try
+        {
+            await host.StartAsync();
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+        var via = options.UsesRedis ? $"Redis {RedisEndpoints(options.Redis!)}" : string.Join(", ", options.Gateways);
+        return new ClusterConnection([host], host.Services.GetRequiredService<IClusterClient>(), $"cluster via {via}");
     }
 
     /// <summary>
@@ -57,6 +66,10 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
             .MinimumLevel.Override("Polly", LogEventLevel.Warning)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}"));
+
+    /// <summary>The endpoints of a Redis connection string, never its password.</summary>
+    static string RedisEndpoints(string connection) =>
+        string.Join(", ", StackExchange.Redis.ConfigurationOptions.Parse(connection).EndPoints.Select(e => e.ToString()));
 
     static int FreePort()
     {

@@ -1,47 +1,52 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Orchestrator.Grains.Hosting;
-using Serilog;
+using Orchestrator.Silo;
+using Orleans.Dashboard;
 
 // An Orleans silo that owns some devices of this machine. Settings come from appsettings.json, then environment
-// variables (Silo__Devices=cuda:0,cuda:1), then the command line (--devices cuda:0,cuda:1).
+// variables (Silo__Devices=cuda:0,cuda:1), then the command line (--devices cuda:0,cuda:1). docs/deploy.md has them all.
 if (args.Contains("--help") || args.Contains("-h"))
 {
-    Console.WriteLine("""
-        orchestrator silo: hosts worker grains for the devices it owns and joins a cluster.
-
-          --devices LIST        devices this silo owns: cpu, or cuda:0,cuda:1 (Silo:Devices, default cpu)
-          --name NAME           silo name, unique in the cluster (Silo:Name, default MACHINE-SILOPORT)
-          --silo-port PORT      silo-to-silo port (Silo:SiloPort, default 11111)
-          --gateway-port PORT   port clients connect to (Silo:GatewayPort, default 30000)
-          --primary-port PORT   localhost membership: silo port of the primary silo (Cluster:PrimarySiloPort, default 11111)
-          --membership KIND     cluster membership: localhost (Cluster:Membership)
-          --cluster-id ID       (Cluster:ClusterId, default orchestrator)
-          --service-id ID       (Cluster:ServiceId, default orchestrator)
-          --max-message-mb MB   largest Orleans message; tensors sent through messages must fit (Cluster:MaxMessageMB, default 100)
-        """);
-    return;
+    Console.WriteLine(SiloCommandLine.Help);
+    return 0;
 }
 
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
-builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
-{
-    ["--devices"] = "Silo:Devices",
-    ["--name"] = "Silo:Name",
-    ["--silo-port"] = "Silo:SiloPort",
-    ["--gateway-port"] = "Silo:GatewayPort",
-    ["--primary-port"] = "Cluster:PrimarySiloPort",
-    ["--membership"] = "Cluster:Membership",
-    ["--cluster-id"] = "Cluster:ClusterId",
-    ["--service-id"] = "Cluster:ServiceId",
-    ["--max-message-mb"] = "Cluster:MaxMessageMB",
-});
-builder.Services.AddSerilog(logger => logger
-    .ReadFrom.Configuration(builder.Configuration)
-    .Enrich.FromLogContext()
-    .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}"));
-
+var settings = new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory };
+var builder = Host.CreateApplicationBuilder(settings);
+builder.Configuration.AddCommandLine(args, SiloCommandLine.Switches);
 var cluster = builder.Configuration.GetSection(ClusterConnectionOptions.Section).Get<ClusterConnectionOptions>() ?? new();
 var silo = builder.Configuration.GetSection(SiloHostOptions.Section).Get<SiloHostOptions>() ?? new();
-builder.UseOrleans(orleans => orleans.UseOrchestratorCluster(cluster, silo));
-await builder.Build().RunAsync();
+try
+{
+    if (silo.DashboardPort > 0)
+    {
+        // The dashboard is a web app: the same silo, hosted by ASP.NET Core on Silo:DashboardPort.
+        var web = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        web.Configuration.AddCommandLine(args, SiloCommandLine.Switches);
+        web.WebHost.UseUrls($"http://{DashboardAddress()}:{silo.DashboardPort}");
+        web.AddSiloLogging(silo);
+        web.UseOrleans(orleans => orleans.UseOrchestratorCluster(cluster, silo).AddDashboard());
+        var app = web.Build();
+        app.MapOrleansDashboard();
+        await app.RunAsync();
+    }
+    else
+    {
+        builder.AddSiloLogging(silo);
+        builder.UseOrleans(orleans => orleans.UseOrchestratorCluster(cluster, silo));
+        await builder.Build().RunAsync();
+    }
+    return 0;
+}
+catch (Exception e) when (e is ArgumentException or RedisUnreachableException || e.InnerException is RedisUnreachableException)
+{
+    Console.Error.WriteLine($"orchestrator silo: {(e as RedisUnreachableException ?? e.InnerException as RedisUnreachableException ?? e).Message}");
+    return 2;
+}
+
+// The dashboard listens where the silo does: loopback for localhost membership, else the advertised IP or every interface.
+string DashboardAddress() =>
+    !cluster.UsesRedis ? "127.0.0.1" : silo.ListenOnAnyAddress ? "0.0.0.0" : silo.AdvertisedAddress()?.ToString() ?? "0.0.0.0";

@@ -8,10 +8,15 @@ namespace Orchestrator.Client.Commands;
 public class ConnectionSettings : CommandSettings
 {
     public const string GatewaysVariable = "ORCHESTRATOR_GATEWAYS";
+    public const string RedisVariable = "ORCHESTRATOR_REDIS";
 
     [CommandOption("-g|--gateway <HOST:PORT>")]
-    [Description("Gateway of the cluster, host:port; repeat or comma-separate for several. Default: $ORCHESTRATOR_GATEWAYS. Without any, train starts a silo in this process and status asks localhost:30000.")]
+    [Description("Gateway of the cluster, host:port; repeat or comma-separate for several. Default: $ORCHESTRATOR_GATEWAYS. Ignored when --redis is given. Without either, train starts a silo in this process and status asks localhost:30000.")]
     public string[] Gateways { get; init; } = [];
+
+    [CommandOption("--redis <CONNECTION>")]
+    [Description("Redis membership: find the cluster's gateways in this Redis, host:port[,password=SECRET] (the silos' Cluster:Redis). Default: $ORCHESTRATOR_REDIS. Takes precedence over gateways.")]
+    public string? Redis { get; init; }
 
     [CommandOption("--cluster-id <ID>")]
     [Description("Orleans cluster id of the cluster (and of the embedded silo).")]
@@ -38,8 +43,18 @@ public class ConnectionSettings : CommandSettings
         .SelectMany(g => g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         .ToList();
 
+    /// <summary>The Redis connection string from the option, else from the environment; null when none is configured.</summary>
+    public string? ConfiguredRedis => string.IsNullOrWhiteSpace(Redis) ? NullIfBlank(Environment.GetEnvironmentVariable(RedisVariable)) : Redis;
+
+    /// <summary>Whether a cluster to connect to is configured (Redis or gateways); otherwise train starts an embedded silo.</summary>
+    public bool HasCluster => ConfiguredRedis is not null || ConfiguredGateways.Count > 0;
+
+    static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
     public ClusterConnectionOptions ToOptions(IEnumerable<string> gateways) => new()
     {
+        Membership = ConfiguredRedis is null ? ClusterConnectionOptions.Localhost : ClusterConnectionOptions.RedisMembership,
+        Redis = ConfiguredRedis,
         ClusterId = ClusterId,
         ServiceId = ServiceId,
         MaxMessageMB = MaxMessageMB,

@@ -1,4 +1,5 @@
 using Orchestrator.Grains;
+using Orchestrator.Grains.Observability;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -10,12 +11,11 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
     public override async Task<int> ExecuteAsync(CommandContext context, TrainSettings settings, CancellationToken cancellation)
     {
         var spec = settings.ToJobSpec().Validate();
-        var gateways = settings.ConfiguredGateways;
+        var options = settings.ToOptions(settings.ConfiguredGateways);
         // An embedded silo's messages must fit the largest slice the job could send (all groups on one worker).
-        var options = settings.ToOptions(gateways);
-        if (gateways.Count == 0)
+        if (!settings.HasCluster)
             options.MaxMessageMB = (int)Math.Clamp(Math.Max(settings.MaxMessageMB, (spec.SliceBytes(spec.Shape.Groups) >> 20) + 2), 1, 2047);
-        await using var connection = gateways.Count > 0
+        await using var connection = settings.HasCluster
             ? await ClusterConnection.ConnectAsync(options, settings.Verbose)
             : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.LocalSilos, settings.Verbose);
 
@@ -24,6 +24,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(spec.Name)}[/] on {Markup.Escape(connection.Description)}: " +
             $"{status.Workers.Length} worker(s), {spec.Shape.Groups} groups, batch {spec.BatchSize}, {spec.DType}, {spec.Steps} steps");
         var report = new TrainingReport(spec, settings.LogDir);
+        long exchanged = TrainingMetrics.ExchangedBytes(spec, status);
         try
         {
             if (AnsiConsole.Profile.Capabilities.Interactive)
@@ -32,12 +33,12 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
                     .StartAsync(async progress =>
                     {
                         var task = progress.AddTask(report.Line(), maxValue: spec.Steps);
-                        await Run(coordinator, report, spec.Steps, () => task.Description(report.Line()).Increment(1), cancellation);
+                        await Run(coordinator, spec.Name, report, exchanged, spec.Steps, () => task.Description(report.Line()).Increment(1), cancellation);
                     });
             else
             {
                 int every = Math.Max(1, spec.Steps / 10);
-                await Run(coordinator, report, spec.Steps, () =>
+                await Run(coordinator, spec.Name, report, exchanged, spec.Steps, () =>
                 {
                     if (report.Steps.Count % every == 0 || report.Steps.Count == spec.Steps) Console.WriteLine(report.Line());
                 }, cancellation);
@@ -51,11 +52,13 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
         }
     }
 
-    static async Task Run(ICoordinatorGrain coordinator, TrainingReport report, int steps, Action afterStep, CancellationToken cancellation)
+    static async Task Run(ICoordinatorGrain coordinator, string job, TrainingReport report, long exchanged, int steps, Action afterStep, CancellationToken cancellation)
     {
         for (int i = 0; i < steps && !cancellation.IsCancellationRequested; i++)
         {
-            report.Add(await coordinator.StepAsync());
+            var metrics = await coordinator.StepAsync();
+            report.Add(metrics);
+            TrainingMetrics.Record(job, metrics, exchanged);   // the "Orchestrator" meter of this process
             afterStep();
         }
     }

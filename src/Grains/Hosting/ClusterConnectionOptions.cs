@@ -1,21 +1,31 @@
+using Orleans.Clustering.Redis;
+using StackExchange.Redis;
+
 namespace Orchestrator.Grains.Hosting;
 
 /// <summary>
-/// How silos and clients find each other, bound from the "Cluster" configuration section. Membership "localhost"
-/// is the development cluster on one machine (every silo joins the one on PrimarySiloPort); production membership
-/// (Redis) becomes another value here.
+/// How silos and clients find each other, bound from the "Cluster" configuration section.
+/// Membership "localhost" (the default) is the development cluster on one machine: every silo joins the one on
+/// PrimarySiloPort, and clients use <see cref="Gateways"/>. Membership "redis" is the production cluster: silos
+/// register in the Redis server of <see cref="Redis"/>, and clients read the gateway list from it.
 /// </summary>
 public sealed class ClusterConnectionOptions
 {
     public const string Section = "Cluster";
+    public const string Localhost = "localhost";
+    public const string RedisMembership = "redis";
 
-    public string Membership { get; set; } = "localhost";
+    public string Membership { get; set; } = Localhost;
     public string ClusterId { get; set; } = "orchestrator";
     public string ServiceId { get; set; } = "orchestrator";
     /// <summary>Localhost membership: the silo port of the primary silo.</summary>
     public int PrimarySiloPort { get; set; } = 11111;
-    /// <summary>Gateways a client connects to, "host:port".</summary>
+    /// <summary>Gateways a client connects to, "host:port" (membership other than redis).</summary>
     public List<string> Gateways { get; set; } = [];
+    /// <summary>Redis membership: a StackExchange.Redis connection string, e.g. "10.0.0.2:6379,password=secret".</summary>
+    public string? Redis { get; set; }
+    /// <summary>Redis membership: how long connecting to Redis may take before start fails.</summary>
+    public int RedisConnectTimeoutSeconds { get; set; } = 10;
     /// <summary>Largest Orleans message body; tensors exchanged through messages must fit. Same on silos and clients.</summary>
     public int MaxMessageMB { get; set; } = 100;
     /// <summary>How long a grain call may take before it times out (a step of a big job can take a while).</summary>
@@ -26,4 +36,60 @@ public sealed class ClusterConnectionOptions
         : throw new ArgumentOutOfRangeException(nameof(MaxMessageMB), $"Cluster:MaxMessageMB must be 1..2047; got {MaxMessageMB}.");
 
     public TimeSpan ResponseTimeout => TimeSpan.FromSeconds(ResponseTimeoutSeconds);
+
+    /// <summary>"localhost" or "redis" (any case); anything else is a configuration error.</summary>
+    public bool UsesRedis => Membership.ToLowerInvariant() switch
+    {
+        Localhost => false,
+        RedisMembership => true,
+        _ => throw new ArgumentException($"Cluster:Membership '{Membership}' is not supported; use '{Localhost}' or '{RedisMembership}'."),
+    };
+
+    /// <summary>
+    /// Redis membership settings, checked now (missing or malformed connection string): the parsed connection string,
+    /// a bounded connect and a clear error when Redis is unreachable.
+    /// </summary>
+    public Action<RedisClusteringOptions> RedisSettings()
+    {
+        if (string.IsNullOrWhiteSpace(Redis))
+            throw new ArgumentException("Cluster:Membership is 'redis' but no Redis connection string is set: give Cluster:Redis (env Cluster__Redis, --redis), e.g. '127.0.0.1:6379,password=secret'.");
+        if (RedisConnectTimeoutSeconds is <= 0 or > 3600)
+            throw new ArgumentOutOfRangeException(nameof(RedisConnectTimeoutSeconds), $"Cluster:RedisConnectTimeoutSeconds must be 1..3600; got {RedisConnectTimeoutSeconds}.");
+        ConfigurationOptions configuration;
+        try
+        {
+            configuration = ConfigurationOptions.Parse(Redis);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"Cluster:Redis is not a valid Redis connection string: {e.Message}", e);
+        }
+        if (configuration.EndPoints.Count == 0)
+            throw new ArgumentException("Cluster:Redis names no Redis endpoint; expected 'host:port[,password=...]'.");
+        configuration.ConnectTimeout = RedisConnectTimeoutSeconds * 1000;
+        configuration.AbortOnConnectFail = true;
+        return redis =>
+        {
+            redis.ConfigurationOptions = configuration;
+            redis.CreateMultiplexer = ConnectAsync;
+        };
+    }
+
+    async Task<(IConnectionMultiplexer, bool)> ConnectAsync(RedisClusteringOptions redis)
+    {
+        var where = string.Join(", ", redis.ConfigurationOptions!.EndPoints.Select(e => e.ToString()));   // never the password
+        try
+        {
+            return (await ConnectionMultiplexer.ConnectAsync(redis.ConfigurationOptions).WaitAsync(TimeSpan.FromSeconds(RedisConnectTimeoutSeconds + 5)), false);
+        }
+        catch (Exception e) when (e is RedisConnectionException or TimeoutException)
+        {
+            throw new RedisUnreachableException(
+                $"Redis membership: cannot connect to Redis at {where} within {RedisConnectTimeoutSeconds} s " +
+                $"(Cluster:Redis, Cluster:RedisConnectTimeoutSeconds): {e.Message}", e);
+        }
+    }
 }
+
+/// <summary>Redis membership could not reach its Redis server.</summary>
+public sealed class RedisUnreachableException(string message, Exception inner) : Exception(message, inner);

@@ -2,7 +2,9 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Orchestrator.Grains.Execution;
+using Orchestrator.Grains.Observability;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
 using Orchestrator.Training;
@@ -18,14 +20,19 @@ public static class OrchestratorHosting
     /// <summary>Membership, name and ports from options, then <see cref="AddOrchestrator"/>.</summary>
     public static ISiloBuilder UseOrchestratorCluster(this ISiloBuilder silo, ClusterConnectionOptions cluster, SiloHostOptions host)
     {
-        switch (cluster.Membership)
+        if (cluster.UsesRedis)
         {
-            case "localhost":
-                var primary = host.SiloPort == cluster.PrimarySiloPort ? null : new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort);
-                silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
-                break;
-            default:
-                throw new ArgumentException($"Cluster:Membership '{cluster.Membership}' is not supported; use 'localhost'.");
+            silo.UseRedisClustering(cluster.RedisSettings());
+            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId));
+            if (host.AdvertisedAddress() is { } advertised)
+                silo.ConfigureEndpoints(advertised, host.SiloPort, host.GatewayPort, host.ListenOnAnyAddress);
+            else
+                silo.ConfigureEndpoints(host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: host.ListenOnAnyAddress);
+        }
+        else
+        {
+            var primary = host.SiloPort == cluster.PrimarySiloPort ? null : new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort);
+            silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
         }
         silo.Configure<SiloOptions>(o => o.SiloName = host.SiloName);
         return silo.AddOrchestrator(ClusterDevices.Parse(host.Devices), cluster.MaxMessageBytes, cluster.ResponseTimeout);
@@ -42,6 +49,7 @@ public static class OrchestratorHosting
         silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
         silo.Services.AddSingleton<DeviceExecutors>();
         silo.Services.AddSingleton<TensorTransports>();
+        silo.AddIncomingGrainCallFilter<GrainLogContextFilter>();   // Job, Worker and Step on every grain log event
         silo.Services.AddSerializer(serializer => serializer.AddTrainingTypes());
         silo.Configure<SiloMessagingOptions>(o =>
         {
@@ -51,11 +59,16 @@ public static class OrchestratorHosting
         return silo;
     }
 
-    /// <summary>Static gateways from options (default: this machine's 30000), then <see cref="AddOrchestratorClient"/>.</summary>
+    /// <summary>
+    /// Redis membership: gateways from Redis; otherwise static gateways from options (default: this machine's 30000).
+    /// Then <see cref="AddOrchestratorClient"/>.
+    /// </summary>
     public static IClientBuilder UseOrchestratorCluster(this IClientBuilder client, ClusterConnectionOptions cluster)
     {
-        var gateways = (cluster.Gateways.Count == 0 ? ["localhost:30000"] : cluster.Gateways).Select(ParseEndpoint).ToArray();
-        client.UseStaticClustering(gateways);
+        if (cluster.UsesRedis)
+            client.UseRedisClustering(cluster.RedisSettings());
+        else
+            client.UseStaticClustering((cluster.Gateways.Count == 0 ? ["localhost:30000"] : cluster.Gateways).Select(ParseEndpoint).ToArray());
         client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId));
         return client.AddOrchestratorClient(cluster.MaxMessageBytes, cluster.ResponseTimeout);
     }

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace Orchestrator.Grains.Hosting;
 
 /// <summary>This silo, bound from the "Silo" configuration section.</summary>
@@ -11,6 +13,31 @@ public sealed class SiloHostOptions
     public string Devices { get; set; } = "cpu";
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
+    /// <summary>
+    /// Redis membership: the address other silos and clients reach this silo at (an IP, or a host name resolved at
+    /// start). Default: this host's first non-loopback IPv4 address. Localhost membership always uses loopback.
+    /// </summary>
+    public string? AdvertisedIP { get; set; }
+    /// <summary>Redis membership: listen on every interface (0.0.0.0) instead of the advertised address only (containers, NAT).</summary>
+    public bool ListenOnAnyAddress { get; set; }
+    /// <summary>Port of the Orleans dashboard (HTTP); 0 (default) leaves it off. It listens where the silo listens.</summary>
+    public int DashboardPort { get; set; }
 
     public string SiloName => string.IsNullOrWhiteSpace(Name) ? $"{Environment.MachineName}-{SiloPort}" : Name;
+
+    /// <summary>The advertised address, or null for Orleans' default (the host's first non-loopback address).</summary>
+    public IPAddress? AdvertisedAddress()
+    {
+        if (string.IsNullOrWhiteSpace(AdvertisedIP)) return null;
+        if (IPAddress.TryParse(AdvertisedIP, out var ip)) return ip;
+        try
+        {
+            return Dns.GetHostAddresses(AdvertisedIP).FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                ?? throw new ArgumentException($"Silo:AdvertisedIP '{AdvertisedIP}' has no IPv4 address.");
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new ArgumentException($"Silo:AdvertisedIP '{AdvertisedIP}' is neither an IP address nor a host name that resolves: {e.Message}", e);
+        }
+    }
 }

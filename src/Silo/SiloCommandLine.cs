@@ -1,0 +1,45 @@
+namespace Orchestrator.Silo;
+
+/// <summary>The silo's command-line switches: each maps to a configuration key (also settable as NAME__KEY environment variables).</summary>
+static class SiloCommandLine
+{
+    public static readonly Dictionary<string, string> Switches = new()
+    {
+        ["--devices"] = "Silo:Devices",
+        ["--name"] = "Silo:Name",
+        ["--silo-port"] = "Silo:SiloPort",
+        ["--gateway-port"] = "Silo:GatewayPort",
+        ["--advertised-ip"] = "Silo:AdvertisedIP",
+        ["--listen-any"] = "Silo:ListenOnAnyAddress",
+        ["--dashboard-port"] = "Silo:DashboardPort",
+        ["--primary-port"] = "Cluster:PrimarySiloPort",
+        ["--membership"] = "Cluster:Membership",
+        ["--redis"] = "Cluster:Redis",
+        ["--cluster-id"] = "Cluster:ClusterId",
+        ["--service-id"] = "Cluster:ServiceId",
+        ["--max-message-mb"] = "Cluster:MaxMessageMB",
+        ["--log-file"] = "Logging:File",
+    };
+
+    public const string Help = """
+        orchestrator silo: hosts worker grains for the devices it owns and joins a cluster.
+
+          --devices LIST         devices this silo owns: cpu, or cuda:0,cuda:1 (Silo:Devices, default cpu)
+          --name NAME            silo name, unique in the cluster (Silo:Name, default MACHINE-SILOPORT)
+          --silo-port PORT       silo-to-silo port (Silo:SiloPort, default 11111)
+          --gateway-port PORT    port clients connect to (Silo:GatewayPort, default 30000)
+          --membership KIND      localhost (one machine, default) or redis (Cluster:Membership)
+          --redis CONNECTION     redis membership: host:port[,password=SECRET] (Cluster:Redis)
+          --advertised-ip IP     redis membership: address others reach this silo at (Silo:AdvertisedIP,
+                                 default the host's first non-loopback IPv4 address)
+          --listen-any true      redis membership: listen on 0.0.0.0, not just the advertised IP (Silo:ListenOnAnyAddress)
+          --primary-port PORT    localhost membership: silo port of the primary silo (Cluster:PrimarySiloPort, default 11111)
+          --cluster-id ID        (Cluster:ClusterId, default orchestrator)
+          --service-id ID        (Cluster:ServiceId, default orchestrator)
+          --max-message-mb MB    largest Orleans message; tensors sent through messages must fit (Cluster:MaxMessageMB, default 100)
+          --dashboard-port PORT  serve the Orleans dashboard over HTTP on this port (Silo:DashboardPort, default 0: off)
+          --log-file PATH        also write logs (JSON, rolled daily) to PATH (Logging:File)
+
+        Every key can also come from the environment: Silo__Devices=cuda:0, Cluster__Redis=..., Logging__File=...
+        """;
+}

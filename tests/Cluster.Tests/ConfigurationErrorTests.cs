@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Orchestrator.Client;
+using Orchestrator.Grains.Hosting;
+
+namespace Orchestrator.Cluster.Tests;
+
+/// <summary>Bad cluster configuration stops a silo (exit code 2) or a client quickly, with one line that says what to fix.</summary>
+public class ConfigurationErrorTests
+{
+    static async Task<(int ExitCode, string Output, TimeSpan Took)> RunSilo(IDictionary<string, string>? environment, params string[] arguments)
+    {
+        var watch = Stopwatch.StartNew();
+        await using var silo = ChildProcess.Start("silo", "dotnet", [Build.SiloDll, "--silo-port", $"{RedisServer.FreePort()}",
+            "--gateway-port", $"{RedisServer.FreePort()}", "--advertised-ip", "127.0.0.1", .. arguments], environment);
+        Assert.True(await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)), $"the silo kept running:\n{silo.Output}");
+        return (silo.ExitCode, silo.Output, watch.Elapsed);
+    }
+
+    [Fact]
+    public async Task An_unknown_membership_is_rejected()
+    {
+        var (code, output, _) = await RunSilo(null, "--membership", "zookeeper");
+        Assert.Equal(2, code);
+        Assert.Contains("Cluster:Membership 'zookeeper' is not supported; use 'localhost' or 'redis'", output);
+    }
+
+    [Fact]
+    public async Task Redis_membership_without_a_connection_string_is_rejected()
+    {
+        var (code, output, _) = await RunSilo(new Dictionary<string, string> { ["Cluster__Redis"] = "" }, "--membership", "redis");
+        Assert.Equal(2, code);
+        Assert.Contains("no Redis connection string is set: give Cluster:Redis", output);
+    }
+
+    [Fact]
+    public async Task A_silo_gives_up_on_an_unreachable_Redis_within_its_connect_timeout()
+    {
+        int nobody = RedisServer.FreePort();   // nothing listens there
+        var (code, output, took) = await RunSilo(null, "--membership", "redis", "--redis", $"127.0.0.1:{nobody},password=secret",
+            "--Cluster:RedisConnectTimeoutSeconds", "3");
+        Assert.Equal(2, code);
+        Assert.Contains($"cannot connect to Redis at 127.0.0.1:{nobody} within 3 s", output);
+        Assert.DoesNotContain("secret", output);
+        Assert.True(took < TimeSpan.FromSeconds(45), $"took {took}");
+    }
+
+    [Fact]
+    public async Task A_client_gives_up_on_an_unreachable_Redis_within_its_connect_timeout()
+    {
+        var options = new ClusterConnectionOptions
+        {
+            Membership = "redis", Redis = $"127.0.0.1:{RedisServer.FreePort()}", RedisConnectTimeoutSeconds = 3, ClusterId = "nobody",
+        };
+        var watch = Stopwatch.StartNew();
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => ClusterConnection.ConnectAsync(options, verbose: false).WaitAsync(TimeSpan.FromSeconds(60)));
+        var all = string.Join(" | ", Flatten(error).Select(e => $"{e.GetType().Name}: {e.Message}"));
+        Assert.Contains(Flatten(error), e => e is RedisUnreachableException);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(45), $"took {watch.Elapsed}: {all}");
+    }
+
+    [Fact]
+    public void A_malformed_or_missing_Redis_setting_is_rejected_before_anything_starts()
+    {
+        Assert.Contains("no Redis connection string", Assert.Throws<ArgumentException>(() => new ClusterConnectionOptions { Membership = "redis" }.RedisSettings()).Message);
+        Assert.Contains("names no Redis endpoint", Assert.Throws<ArgumentException>(() => new ClusterConnectionOptions { Membership = "redis", Redis = "password=x" }.RedisSettings()).Message);
+        Assert.Contains("is not supported", Assert.Throws<ArgumentException>(() => new ClusterConnectionOptions { Membership = "etcd" }.UsesRedis).Message);
+        Assert.True(new ClusterConnectionOptions { Membership = "Redis" }.UsesRedis);
+    }
+
+    static IEnumerable<Exception> Flatten(Exception e) => e switch
+    {
+        AggregateException a => a.InnerExceptions.SelectMany(Flatten).Prepend(a),
+        { InnerException: { } inner } => Flatten(inner).Prepend(e),
+        _ => [e],
+    };
+}

@@ -1,0 +1,44 @@
+namespace Orchestrator.Cluster.Tests;
+
+/// <summary>
+/// One Redis server and three silo processes shared by the tests of the collection. silo-0 serves the Orleans
+/// dashboard; silo-1 also writes its log to a JSON file.
+/// </summary>
+public sealed class RedisClusterFixture : IAsyncLifetime
+{
+    public RedisServer Redis { get; } = new();
+    public SiloProcesses Cluster { get; private set; } = null!;
+    public int DashboardPort { get; } = RedisServer.FreePort();
+    public string LogDirectory { get; } = Directory.CreateTempSubdirectory("orchestrator-silo-log").FullName;
+
+    public async Task InitializeAsync()
+    {
+        await Redis.InitializeAsync();
+        Cluster = await SiloProcesses.StartAsync(Redis.ConnectionString, 3, i => i switch
+        {
+            0 => ["--dashboard-port", $"{DashboardPort}"],
+            1 => ["--log-file", Path.Combine(LogDirectory, "silo-1.json")],
+            _ => [],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Cluster is not null) await Cluster.DisposeAsync();
+        await Redis.DisposeAsync();
+        Directory.Delete(LogDirectory, recursive: true);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
+{
+    public const string Name = "redis cluster";
+}
+
+/// <summary>A Redis server alone, for tests that start their own processes.</summary>
+[CollectionDefinition(Name)]
+public sealed class RedisCollection : ICollectionFixture<RedisServer>
+{
+    public const string Name = "redis";
+}

@@ -9,10 +9,12 @@ app.Configure(config =>
         .WithDescription("Train a job: on the cluster behind --gateway, or on a silo started in this process when no gateway is given.")
         .WithExample("train")
         .WithExample("train", "--steps", "2000", "--groups", "8", "--logdir", "runs/demo")
-        .WithExample("train", "--spec", "job.json", "--gateway", "10.0.0.5:30000");
+        .WithExample("train", "--spec", "job.json", "--gateway", "10.0.0.5:30000")
+        .WithExample("train", "--redis", "10.0.0.2:6379,password=SECRET", "--steps", "1000");
     config.AddCommand<StatusCommand>("status")
         .WithDescription("Show the cluster's devices and jobs.")
-        .WithExample("status", "--gateway", "localhost:30000");
+        .WithExample("status", "--gateway", "localhost:30000")
+        .WithExample("status", "--redis", "10.0.0.2:6379,password=SECRET");
     config.AddCommand<BenchCommand>("bench")
         .WithDescription("Time the grouped kernels against the per-group loop and the device's measured ceilings.")
         .WithExample("bench", "--device", "cuda:0", "--dtype", "bf16");

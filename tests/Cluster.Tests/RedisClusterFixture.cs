@@ -2,7 +2,7 @@ namespace Orchestrator.Cluster.Tests;
 
 /// <summary>
 /// One Redis server and three silo processes shared by the tests of the collection. silo-0 serves the Orleans
-/// dashboard; silo-1 also writes its log to a JSON file.
+/// dashboard; silo-1 also writes its log to a JSON file, with the grain call events (Debug) on.
 /// </summary>
 public sealed class RedisClusterFixture : IAsyncLifetime
 {
@@ -17,7 +17,7 @@ public sealed class RedisClusterFixture : IAsyncLifetime
         Cluster = await SiloProcesses.StartAsync(Redis.ConnectionString, 3, i => i switch
         {
             0 => ["--dashboard-port", $"{DashboardPort}"],
-            1 => ["--log-file", Path.Combine(LogDirectory, "silo-1.json")],
+            1 => ["--log-file", Path.Combine(LogDirectory, "silo-1.json"), "--Serilog:MinimumLevel:Override:Orchestrator.Grains.Observability", "Debug"],
             _ => [],
         });
     }

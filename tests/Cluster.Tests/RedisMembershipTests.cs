@@ -84,13 +84,13 @@ public class RedisMembershipTests(RedisClusterFixture fixture)
     }
 
     [Fact]
-    public async Task The_log_file_holds_structured_events_with_silo_job_and_worker()
+    public async Task The_log_file_holds_structured_events_with_silo_job_worker_and_step()
     {
         await using var connection = await fixture.Cluster.ConnectAsync();
-        var spec = SmallJob(steps: 2) with { Devices = ["silo-1/cpu"] };
+        var spec = SmallJob(steps: 3) with { Devices = ["silo-1/cpu"] };
         var coordinator = connection.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
         await coordinator.StartAsync(spec);
-        await coordinator.StepAsync();
+        for (int i = 0; i < 3; i++) await coordinator.StepAsync();
         await coordinator.StopAsync();
 
         // The file sink flushes as it writes; the daily file is "silo-1YYYYMMDD.json".
@@ -99,13 +99,19 @@ public class RedisMembershipTests(RedisClusterFixture fixture)
         while (true)
         {
             events = ReadEvents();
-            if (events.Any(e => Has(e, "Job", spec.Name) && e.TryGetProperty("Worker", out _)) || DateTime.UtcNow > deadline) break;
+            if (events.Any(e => Has(e, "Job", spec.Name) && Has(e, "Method", "BackwardAsync") && StepOf(e) == 2) || DateTime.UtcNow > deadline) break;
             await Task.Delay(200);
         }
         Assert.NotEmpty(events);
         Assert.All(events, e => Assert.True(Has(e, "Silo", "silo-1"), $"event without Silo=silo-1: {e}"));
         Assert.Contains(events, e => Has(e, "Job", spec.Name) && e.GetProperty("Worker").GetString()!.StartsWith("silo-1/cpu/"));
+        // The worker's grain calls of step s carry Step = s (it travels from the coordinator in the request context).
+        var forwards = events.Where(e => Has(e, "Job", spec.Name) && Has(e, "Method", "ForwardAsync")).ToList();
+        Assert.Equal([0L, 1L, 2L], forwards.Select(StepOf).Distinct().Order());
+        Assert.All(forwards, e => Assert.StartsWith("silo-1/cpu/", e.GetProperty("Worker").GetString()));
     }
+
+    static long? StepOf(JsonElement e) => e.TryGetProperty("Step", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetInt64() : null;
 
     List<JsonElement> ReadEvents()
     {

@@ -15,7 +15,7 @@ public class ConnectionSettings : CommandSettings
     public string[] Gateways { get; init; } = [];
 
     [CommandOption("--redis <CONNECTION>")]
-    [Description("Redis membership: find the cluster's gateways in this Redis, host:port[,password=SECRET] (the silos' Cluster:Redis). Default: $ORCHESTRATOR_REDIS. Takes precedence over gateways.")]
+    [Description("Redis membership: find the cluster's gateways in this Redis: host:port or host:port,password=SECRET (the silos' Cluster:Redis). Default: $ORCHESTRATOR_REDIS. Takes precedence over gateways.")]
     public string? Redis { get; init; }
 
     [CommandOption("--cluster-id <ID>")]

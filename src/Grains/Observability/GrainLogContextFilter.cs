@@ -8,7 +8,8 @@ namespace Orchestrator.Grains.Observability;
 /// <summary>
 /// Gives every log event written while a coordinator or worker grain handles a call the properties Job, Worker and
 /// Step (as a logging scope, which Serilog turns into properties). The coordinator's next step number travels to its
-/// workers in the request context, so a worker's events during step 12 carry Step = 12 too.
+/// workers in the request context, so a worker's events during step 12 carry Step = 12 too. At Debug level it also
+/// logs each such call with its duration.
 /// </summary>
 public sealed class GrainLogContextFilter(ILogger<GrainLogContextFilter> log) : IIncomingGrainCallFilter
 {
@@ -29,7 +30,7 @@ public sealed class GrainLogContextFilter(ILogger<GrainLogContextFilter> log) : 
                 var scope = new Dictionary<string, object> { ["Worker"] = key };
                 if (TryParseWorker(key) is { } worker) scope["Job"] = worker.Job;
                 if (RequestContext.Get(StepKey) is long step) scope["Step"] = step;
-                using (log.BeginScope(scope)) await context.Invoke();
+                using (log.BeginScope(scope)) await Timed(context);
                 break;
             default:
                 await context.Invoke();
@@ -49,7 +50,7 @@ public sealed class GrainLogContextFilter(ILogger<GrainLogContextFilter> log) : 
         }
         try
         {
-            using (log.BeginScope(scope)) await context.Invoke();
+            using (log.BeginScope(scope)) await Timed(context);
         }
         finally
         {
@@ -60,6 +61,19 @@ public sealed class GrainLogContextFilter(ILogger<GrainLogContextFilter> log) : 
             case StepMetrics metrics: next.Value = metrics.Step + 1; break;
             case JobStatus status: next.Value = status.StepsDone; break;
         }
+    }
+
+    async Task Timed(IIncomingGrainCallContext context)
+    {
+        if (!log.IsEnabled(LogLevel.Debug))
+        {
+            await context.Invoke();
+            return;
+        }
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        await context.Invoke();
+        log.LogDebug("Grain call {Method} took {Ms:F2} ms", context.InterfaceMethod.Name,
+            System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
     }
 
     static WorkerKey? TryParseWorker(string key)

@@ -1,0 +1,28 @@
+namespace Orchestrator.Cluster.Tests;
+
+/// <summary>Every --help renders (Spectre markup in an option's description would break it) and names the Redis options.</summary>
+public class CommandLineHelpTests
+{
+    static async Task<string> Help(string dll, params string[] command)
+    {
+        await using var process = ChildProcess.Start("help", "dotnet", [dll, .. command, "--help"]);
+        Assert.True(await process.WaitForExitAsync(TimeSpan.FromSeconds(60)), process.Output);
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}:\n{process.Output}");
+        Assert.DoesNotContain("Error:", process.Output);
+        return process.Output;
+    }
+
+    [Theory]
+    [InlineData("train")]
+    [InlineData("status")]
+    public async Task Client_commands_explain_redis_membership(string command) =>
+        Assert.Contains("--redis <CONNECTION>", await Help(Build.ClientDll, command));
+
+    [Fact]
+    public async Task The_silo_lists_its_membership_address_and_observability_options()
+    {
+        var help = await Help(Build.SiloDll);
+        foreach (var option in new[] { "--membership", "--redis", "--advertised-ip", "--listen-any", "--dashboard-port", "--log-file" })
+            Assert.Contains(option, help);
+    }
+}

@@ -20,6 +20,9 @@ if find "$stage/orchestrator" -name 'libtorch*.so' | grep -q .; then
   echo "package.sh: a libtorch library ended up in the package; refusing to ship it" >&2
   exit 1
 fi
+# The systemd unit template for running a silo from this package (deploy/systemd, docs/deploy.md).
+mkdir -p "$stage/orchestrator/systemd"
+cp deploy/systemd/orchestrator-silo@.service "$stage/orchestrator/systemd/"
 mkdir -p "$(dirname "$out")"
 tar -C "$stage" -cf - orchestrator | xz -T0 -6 > "$out"
 echo "$out ($(du -h "$out" | cut -f1))"

@@ -59,6 +59,41 @@ public class ConfigurationErrorTests
     }
 
     [Fact]
+    public async Task A_silo_gives_up_on_a_Redis_that_accepts_but_never_answers_within_its_connect_timeout()
+    {
+        // A listener that takes connections and says nothing: the handshake hangs, only the timeout ends it.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var held = new List<System.Net.Sockets.Socket>();
+        using var stop = new CancellationTokenSource();
+        var accepting = Task.Run(async () =>
+        {
+            try
+            {
+                while (true) held.Add(await silent.AcceptSocketAsync(stop.Token));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        int port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        try
+        {
+            var (code, output, took) = await RunSilo(null, "--membership", "redis", "--redis", $"127.0.0.1:{port}",
+                "--Cluster:RedisConnectTimeoutSeconds", "3");
+            Assert.Equal(2, code);
+            Assert.Contains($"cannot connect to Redis at 127.0.0.1:{port} within 3 s", output);
+            Assert.True(took < TimeSpan.FromSeconds(45), $"took {took}");
+        }
+        finally
+        {
+            stop.Cancel();
+            await accepting;
+            foreach (var socket in held) socket.Dispose();
+        }
+    }
+
+    [Fact]
     public void A_malformed_or_missing_Redis_setting_is_rejected_before_anything_starts()
     {
         Assert.Contains("no Redis connection string", Assert.Throws<ArgumentException>(() => new ClusterConnectionOptions { Membership = "redis" }.RedisSettings()).Message);

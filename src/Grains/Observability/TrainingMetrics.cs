@@ -6,7 +6,11 @@ namespace Orchestrator.Grains.Observability;
 /// <summary>
 /// Per-step training metrics on the System.Diagnostics.Metrics meter "Orchestrator" (read them with dotnet-counters,
 /// OpenTelemetry or a MeterListener). Every measurement is tagged with the job; phase times also with the phase.
-/// Call <see cref="Record"/> once per step wherever <see cref="StepMetrics"/> are produced.
+/// Call <see cref="Record"/> once per step wherever <see cref="StepMetrics"/> are produced. Today the `orchestrator
+/// train` client does (TrainCommand). The coordinator's silo can record them too with one line in
+/// CoordinatorGrain.StepAsync, after its "Job {Job} step {Step}" debug log:
+/// <code>TrainingMetrics.Record(Name, metrics, TrainingMetrics.ExchangedBytes(spec!, Status()));</code>
+/// (then drop the client's call, or an embedded silo's process counts each step twice).
 /// </summary>
 public static class TrainingMetrics
 {

@@ -86,7 +86,7 @@ public sealed class CoordinatorGrain(
         return ShardAssignment.Assign(job.Shape.Groups, slots.Length).Select((groups, i) =>
         {
             var key = new WorkerKey(slots[i].Silo, slots[i].Device, job.Name, i);
-            var transport = transports.ToSilo(key.Silo);
+            var transport = transports.ToWorker(slots[i], job.SliceBytes(groups.Count), job.Transport);
             if (transport is MessageTensorTransport message)
                 message.CheckFits(job.SliceBytes(groups.Count), $"slice ({job.BatchSize}, {groups.Count}, D) {job.DType} of worker {key}");
             var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, transport.Kind.ToString());

@@ -51,6 +51,13 @@ public sealed partial record JobSpec
     public IReadOnlyList<string> Devices { get; init; } = [];
     /// <summary>Workers per matching device; more than one shards a job even on a single device.</summary>
     public int WorkersPerDevice { get; init; } = 1;
+    /// <summary>
+    /// How activations reach workers on other silos: "auto" (the TCP data channel for GPU workers' slices of 1 MiB or
+    /// more, Orleans messages otherwise), "message" or "channel". Workers in the coordinator's silo always get references.
+    /// </summary>
+    public string Transport { get; init; } = "auto";
+
+    public static readonly string[] Transports = ["auto", "message", "channel"];
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -104,6 +111,8 @@ public sealed partial record JobSpec
                 throw new JobSpecException($"Devices[{i}]", $"'{Devices[i]}' is not a device; use 'cpu', 'cuda:N' or 'SILO/cuda:N'.");
         }
         Positive(WorkersPerDevice, nameof(WorkersPerDevice));
+        if (!Transports.Contains(Transport))
+            throw new JobSpecException(nameof(Transport), $"'{Transport}' is not a transport; use {string.Join(", ", Transports)}.");
         return this;
     }
 

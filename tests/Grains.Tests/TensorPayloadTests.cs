@@ -54,6 +54,35 @@ public class TensorPayloadTests(ClusterFixture fixture)
         }
     }
 
+    /// <summary>The data channel carries what the channel's wire format knows; the message only the transfer id.</summary>
+    public static TheoryData<ScalarType> ChannelDTypes =>
+        [ScalarType.Float64, ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16, ScalarType.Int64, ScalarType.Int32];
+
+    [Theory, MemberData(nameof(ChannelDTypes))]
+    public async Task Every_dtype_crosses_silos_over_the_data_channel_and_back(ScalarType dtype)
+    {
+        Tensor[] tensors =
+        [
+            Random([64, 3, 50], dtype),
+            Random([4, 6, 5], dtype).transpose(0, 1).narrow(2, 1, 3),   // non-contiguous view
+            Random([0, 4], dtype),                                        // empty
+        ];
+        foreach (var tensor in tensors)
+        {
+            // Primary sends to Secondary_1 over the channel; its echo comes back over the channel too.
+            Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/0", p, forceLocal: false, choice: "channel")),
+                $"{dtype} ({string.Join(", ", tensor.shape)})");
+            tensor.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Auto_keeps_cpu_silos_on_orleans_messages()
+    {
+        using var tensor = check.Randn([256, 4, 512], ScalarType.Float32);   // 2 MiB: large, but a CPU worker
+        Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_2/cpu/probe/2", p, forceLocal: false, choice: "auto")));
+    }
+
     [Fact]
     public async Task In_silo_payloads_pass_by_reference()
     {

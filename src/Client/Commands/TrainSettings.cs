@@ -99,6 +99,10 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Workers on each chosen device (shards a job even on one device). Default: 1.")]
     public int? WorkersPerDevice { get; init; }
 
+    [CommandOption("--transport <KIND>")]
+    [Description("How activations reach workers on other silos: auto (TCP data channel for large GPU slices, Orleans messages otherwise), message or channel. Default: auto.")]
+    public string? Transport { get; init; }
+
     [CommandOption("--local-devices <LIST>")]
     [Description("Devices of the silo started in this process when no gateway is configured.")]
     [DefaultValue("cpu")]
@@ -149,6 +153,7 @@ public sealed class TrainSettings : ConnectionSettings
             },
             Devices = Devices is null ? spec.Devices : Devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             WorkersPerDevice = WorkersPerDevice ?? spec.WorkersPerDevice,
+            Transport = Transport ?? spec.Transport,
         };
     }
 

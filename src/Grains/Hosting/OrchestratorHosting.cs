@@ -38,7 +38,15 @@ public static class OrchestratorHosting
     public static ISiloBuilder AddOrchestrator(this ISiloBuilder silo, IReadOnlyList<string> devices, int maxMessageBytes, TimeSpan responseTimeout)
     {
         CheckDevices(devices);
-        silo.UseSiloMetadata(new Dictionary<string, string> { [ClusterDevices.MetadataKey] = string.Join(",", devices) });
+        // The data channel listens from here on, so its endpoint can be advertised with the devices.
+        var channel = new ChannelEndpoint(IPAddress.Loopback, 0, responseTimeout);
+        silo.Services.AddSingleton(channel);
+        silo.Services.AddHostedService(_ => channel);
+        silo.UseSiloMetadata(new Dictionary<string, string>
+        {
+            [ClusterDevices.MetadataKey] = string.Join(",", devices),
+            [ChannelEndpoint.MetadataKey] = channel.Advertised,
+        });
         silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
         silo.Services.AddSingleton<DeviceExecutors>();
         silo.Services.AddSingleton<TensorTransports>();

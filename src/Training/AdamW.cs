@@ -49,6 +49,26 @@ public sealed class AdamW : IDisposable
         }
     }
 
+    /// <summary>Replaces the moments (copied, on the parameters' devices) and the step count with a saved state.</summary>
+    public void LoadState(long stepCount, IReadOnlyList<Tensor> expAvg, IReadOnlyList<Tensor> expAvgSq)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(stepCount);
+        if (expAvg.Count != parameters.Length || expAvgSq.Count != parameters.Length)
+            throw new ArgumentException($"AdamW has {parameters.Length} parameters but got {expAvg.Count} and {expAvgSq.Count} moments.");
+        for (int i = 0; i < parameters.Length; i++)
+            foreach (var moment in new[] { expAvg[i], expAvgSq[i] })
+                if (moment.dtype != parameters[i].dtype || !moment.shape.SequenceEqual(parameters[i].shape))
+                    throw new ArgumentException($"moment {i} is {moment.dtype} ({string.Join(", ", moment.shape)}) but its parameter is " +
+                                                $"{parameters[i].dtype} ({string.Join(", ", parameters[i].shape)}).");
+        using var noGrad = no_grad();
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            ExpAvg[i].copy_(expAvg[i]);
+            ExpAvgSq[i].copy_(expAvgSq[i]);
+        }
+        StepCount = stepCount;
+    }
+
     public void Dispose()
     {
         foreach (var t in ExpAvg.Concat(ExpAvgSq)) t.Dispose();

@@ -64,7 +64,7 @@ public sealed class PendingCheckpoint : IDisposable
     {
         ObjectDisposedException.ThrowIf(committed, this);
         string path = Path.Combine(Directory, CheckpointManifest.FileName);
-        var manifest = new CheckpointManifest
+        var manifest = Validated(new CheckpointManifest
         {
             Job = Job,
             Step = Step,
@@ -73,7 +73,7 @@ public sealed class PendingCheckpoint : IDisposable
             CreatedUtc = DateTimeOffset.UtcNow,
             Trunk = trunk,
             Shards = [.. shards.OrderBy(s => s.FirstGroup)],
-        }.Validate(path);
+        }, path);
         foreach (var file in manifest.Shards.Select(s => s.Content).Prepend(manifest.Trunk))
             if (CheckpointFile.Of(Path.Combine(Directory, file.File)) != file)
                 throw new InvalidOperationException($"'{file.File}' in '{Directory}' is not the file that was written.");
@@ -82,6 +82,13 @@ public sealed class PendingCheckpoint : IDisposable
         store.Publish(this);
         committed = true;
         return manifest;
+    }
+
+    /// <summary>A manifest the caller got wrong (a group missing, a bad file name) is its mistake, not bad data.</summary>
+    static CheckpointManifest Validated(CheckpointManifest manifest, string path)
+    {
+        try { return manifest.Validate(path); }
+        catch (InvalidDataException e) { throw new ArgumentException(e.Message, e); }
     }
 
     /// <summary>Abandons an uncommitted checkpoint: its temporary directory goes, nothing published is touched.</summary>

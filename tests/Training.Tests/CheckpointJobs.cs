@@ -28,6 +28,18 @@ public static class CheckpointJobs
         return trainer;
     }
 
+    /// <summary>Trains <paramref name="steps"/> steps and saves with the towers split over <paramref name="shards"/> files.</summary>
+    public static CheckpointManifest SaveAfter(CheckpointStore store, JobSpec spec, int steps, int shards)
+    {
+        using var scope = NewDisposeScope();
+        using var trainer = Trained(spec, steps);
+        using var trunk = ShardState.Export(trainer.Trunk);
+        using var all = ShardState.Export(trainer.Towers);
+        var parts = ShardAssignment.Assign(spec.Shape.Groups, shards).Select(r => Slice(all, r)).ToList();
+        try { return store.Save(spec, steps, trunk, parts); }
+        finally { parts.ForEach(p => p.Dispose()); }
+    }
+
     /// <summary>Copies of the groups in <paramref name="groups"/> out of a state holding more of them.</summary>
     public static ShardState Slice(ShardState towers, GroupRange groups) => new(groups, towers.OptimizerStep,
         towers.Tensors.Where(kv => InRange(kv.Key, groups)).ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope()));

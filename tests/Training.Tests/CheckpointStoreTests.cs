@@ -26,17 +26,7 @@ public sealed class CheckpointStoreTests : IDisposable
 
     string JobDirectory => Path.Combine(store.Root, spec.Name);
 
-    /// <summary>Trains <paramref name="steps"/> steps and saves with the towers split over <paramref name="shards"/> files.</summary>
-    CheckpointManifest SaveAfter(int steps, int shards = 2)
-    {
-        using var scope = NewDisposeScope();
-        using var trainer = CheckpointJobs.Trained(spec, steps);
-        using var trunk = ShardState.Export(trainer.Trunk);
-        using var all = ShardState.Export(trainer.Towers);
-        var parts = ShardAssignment.Assign(spec.Shape.Groups, shards).Select(r => CheckpointJobs.Slice(all, r)).ToList();
-        try { return store.Save(spec, steps, trunk, parts); }
-        finally { parts.ForEach(p => p.Dispose()); }
-    }
+    CheckpointManifest SaveAfter(int steps) => CheckpointJobs.SaveAfter(store, spec, steps, shards: 2);
 
     [Fact]
     public void A_checkpoint_is_a_step_directory_of_safetensors_files_a_manifest_and_a_latest_pointer()

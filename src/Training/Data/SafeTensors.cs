@@ -182,7 +182,9 @@ public static class SafeTensors
         long expected;
         try
         {
-            expected = checked(shape.Aggregate(1L, (a, b) => a * b) * DTypes.ElementSize(dtype));
+            // libtorch computes strides from the sizes as if no size were 0, so those must not overflow either.
+            long span = checked(shape.Aggregate(1L, (a, b) => a * Math.Max(b, 1)) * DTypes.ElementSize(dtype));
+            expected = shape.Contains(0) ? 0 : span;
         }
         catch (OverflowException)
         {

@@ -105,6 +105,24 @@ public sealed class CheckpointResumeTests : IDisposable
     }
 
     [Fact]
+    public void States_go_only_where_they_fit()
+    {
+        using var scope = NewDisposeScope();
+        var spec = CheckpointJobs.Small(check);
+        var store = new CheckpointStore(scratch.Root);
+        CheckpointJobs.SaveAfter(store, spec, steps: 1, shards: 2);
+        var checkpoint = store.Open(spec.Name);
+        using var state = checkpoint.ReadTowers(new GroupRange(0, 2));
+        using var other = new TowerShard(spec.Shape, new GroupRange(1, 2), spec.Seed, ScalarType.Float64, CPU, spec.Optimizer);
+        Assert.Contains("not towers [1, 3)", Assert.Throws<ArgumentException>(() => state.RestoreInto(other)).Message);
+        using var float32 = new TowerShard(spec.Shape, new GroupRange(0, 2), spec.Seed, ScalarType.Float32, CPU, spec.Optimizer);
+        Assert.Contains("Float32", Assert.Throws<ArgumentException>(() => state.RestoreInto(float32)).Message);
+        using var frozen = new TowerShard(spec.Shape, new GroupRange(0, 2), spec.Seed, ScalarType.Float64, CPU, optimizer: null);
+        Assert.Throws<InvalidOperationException>(() => ShardState.Export(frozen));
+        Assert.Throws<ArgumentOutOfRangeException>(() => checkpoint.ReadTowers(new GroupRange(3, 3)));
+    }
+
+    [Fact]
     public void The_schedule_saves_every_K_steps_and_on_request_and_pruning_keeps_the_newest()
     {
         var spec = CheckpointJobs.Small(check);

@@ -149,6 +149,11 @@ public sealed class CheckpointCorruptionTests : IDisposable
         File.WriteAllText(Path.Combine(store.Root, spec.Name, "latest"), "../../etc\n");
         Assert.Contains("not a step directory name", Assert.Throws<InvalidDataException>(() => store.Open(spec.Name)).Message);
         Assert.True(Directory.Exists(stepDirectory));
+        CheckpointJobs.SaveAfter(store, spec, steps: 4, shards: 1);   // the next checkpoint repairs the pointer
+        Assert.Equal(4, store.LatestStep(spec.Name));
+        File.Delete(Path.Combine(store.Root, spec.Name, "latest"));   // as after a crash between the rename and the pointer
+        Assert.Equal(4, store.LatestStep(spec.Name));
+        Assert.Equal([3, 4], store.List(spec.Name));
     }
 
     /// <summary>Random byte edits of any file of the checkpoint: each restore either succeeds exactly or is refused.</summary>

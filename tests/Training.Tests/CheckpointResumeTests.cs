@@ -78,12 +78,13 @@ public sealed class CheckpointResumeTests : IDisposable
         using var all = ShardState.Export(trained.Towers);
         using var pending = store.Begin(spec, trained.StepCount, trunk.OptimizerStep);
         var ranges = ShardAssignment.Assign(spec.Shape.Groups, 3);   // [0,2) [2,4) [4,5)
-        // Workers write their own files concurrently, as grains would, off the training thread.
+        // Workers write their own files concurrently, as grains would, off the training thread, given only the ticket.
+        var ticket = pending.Ticket;
         var shardFiles = new ShardFile[ranges.Count];
         Parallel.For(0, ranges.Count, w =>
         {
             using var part = CheckpointJobs.Slice(all, ranges[w]);
-            shardFiles[w] = pending.WriteTowers(part);
+            shardFiles[w] = ticket.WriteTowers(part);
         });
         pending.Commit(pending.WriteTrunk(trunk), shardFiles);
 

@@ -42,7 +42,7 @@ public sealed class CheckpointStore
         string pending = CheckpointPaths.Inside(Root, job.Name, $"{PendingPrefix}{CheckpointPaths.StepDirectoryName(step)}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(pending);
         writing[pending] = 0;
-        return new PendingCheckpoint(this, job, step, optimizerStep, pending);
+        return new PendingCheckpoint(this, new CheckpointTicket(pending, job, step, optimizerStep));
     }
 
     /// <summary>Writes and publishes a whole checkpoint from exported states (one per tower shard, any split).</summary>
@@ -54,15 +54,21 @@ public sealed class CheckpointStore
         return pending.Commit(trunkFile, shardFiles);
     }
 
-    /// <summary>Renames the pending directory to its step directory, then points "latest" at it if it is the newest.</summary>
-    internal void Publish(PendingCheckpoint pending)
+    /// <summary>
+    /// Renames the pending directory to its step directory, then points "latest" at it if it is the newest. A damaged
+    /// pointer is replaced: the step directories it could name are all still there.
+    /// </summary>
+    internal void Publish(CheckpointTicket pending)
     {
         string jobDirectory = JobDirectory(pending.Job.Name);
         string stepName = CheckpointPaths.StepDirectoryName(pending.Step);
         Directory.Move(pending.Directory, CheckpointPaths.Inside(Root, pending.Job.Name, stepName));   // rename(2): atomic
         writing.TryRemove(pending.Directory, out _);
         DurableFiles.SyncDirectory(jobDirectory);
-        if (LatestStep(pending.Job.Name) is not { } latest || latest < pending.Step)
+        long? latest;
+        try { latest = PointedStep(pending.Job.Name); }
+        catch (InvalidDataException) { latest = null; }
+        if (latest is null || latest < pending.Step)
             DurableFiles.ReplaceAtomically(Path.Combine(jobDirectory, CheckpointPaths.LatestFileName), Encoding.UTF8.GetBytes(stepName + "\n"));
     }
 
@@ -72,8 +78,14 @@ public sealed class CheckpointStore
         if (Directory.Exists(pendingDirectory)) Directory.Delete(pendingDirectory, recursive: true);
     }
 
-    /// <summary>The step "latest" names; null when the job has no checkpoint. A damaged pointer is an <see cref="InvalidDataException"/>.</summary>
-    public long? LatestStep(string job)
+    /// <summary>
+    /// The step "latest" names; without the pointer (a crash between publishing and pointing) the newest step; null when
+    /// the job has no checkpoint. A damaged pointer is an <see cref="InvalidDataException"/>, not a fresh start.
+    /// </summary>
+    public long? LatestStep(string job) => PointedStep(job) ?? (List(job) is [.., var newest] ? newest : null);
+
+    /// <summary>The step the "latest" file names, null without the file.</summary>
+    long? PointedStep(string job)
     {
         string path = CheckpointPaths.Inside(Root, CheckpointPaths.ValidateJobName(job), CheckpointPaths.LatestFileName);
         if (!File.Exists(path)) return null;

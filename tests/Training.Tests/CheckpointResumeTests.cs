@@ -37,6 +37,21 @@ public sealed class CheckpointResumeTests : IDisposable
         CheckpointJobs.AssertSameTowers(uninterrupted.Towers, resumed.Towers);
     }
 
+    [Fact]
+    public async Task A_background_save_holds_the_step_it_was_taken_at_while_training_goes_on()
+    {
+        var spec = CheckpointJobs.Small(check);
+        var store = new CheckpointStore(scratch.Root);
+        using var trainer = CheckpointJobs.Trained(spec, steps: 3);
+        var saving = trainer.SaveCheckpointInBackground(store);
+        var expectedLosses = Enumerable.Range(0, 4).Select(_ => trainer.Step().Loss).ToArray();   // while the files are written
+        Assert.Equal(3, (await saving).Step);
+
+        using var resumed = InProcessTrainer.Resume(store, spec.Name);
+        Assert.Equal(expectedLosses, Enumerable.Range(0, 4).Select(_ => resumed.Step().Loss).ToArray());
+        CheckpointJobs.AssertSameTowers(trainer.Towers, resumed.Towers);
+    }
+
     [Theory]
     [InlineData(1, 3)]
     [InlineData(3, 1)]

@@ -7,11 +7,23 @@ namespace Orchestrator.Training;
 public sealed partial class InProcessTrainer
 {
     /// <summary>Saves the trunk and towers after <see cref="StepCount"/> steps.</summary>
-    public CheckpointManifest SaveCheckpoint(CheckpointStore store)
+    public CheckpointManifest SaveCheckpoint(CheckpointStore store) => Save(store, ShardState.Export(Trunk), ShardState.Export(Towers), StepCount);
+
+    /// <summary>
+    /// Copies the state now (the snapshot is of this step) and writes it on the thread pool, so training can go on
+    /// while the files are written and fsynced.
+    /// </summary>
+    public Task<CheckpointManifest> SaveCheckpointInBackground(CheckpointStore store)
     {
-        using var trunk = ShardState.Export(Trunk);
-        using var towers = ShardState.Export(Towers);
-        return store.Save(spec, StepCount, trunk, [towers]);
+        var (trunk, towers, step) = (ShardState.Export(Trunk), ShardState.Export(Towers), StepCount);
+        return Task.Run(() => Save(store, trunk, towers, step));
+    }
+
+    CheckpointManifest Save(CheckpointStore store, ShardState trunk, ShardState towers, long step)
+    {
+        using (trunk)
+        using (towers)
+            return store.Save(spec, step, trunk, [towers]);
     }
 
     /// <summary>

@@ -119,6 +119,8 @@ public sealed class CheckpointCorruptionTests : IDisposable
         { "unknown-field", "manifest.json: not a valid manifest" },
         { "null-job", "manifest.json: not a valid manifest" },
         { "checksum", "trunk.safetensors: checksum mismatch" },
+        { "null-shard", "manifest.json: 'shards' and 'job.devices' may not hold null" },
+        { "null-device", "manifest.json: 'shards' and 'job.devices' may not hold null" },
     };
 
     [Theory, MemberData(nameof(ManifestEdits))]
@@ -137,6 +139,8 @@ public sealed class CheckpointCorruptionTests : IDisposable
             case "unknown-field": EditManifest(m => m["extra"] = 1); break;
             case "null-job": EditManifest(m => m["job"] = null); break;
             case "checksum": EditManifest(m => m["trunk"]!["sha256"] = new string('0', 64)); break;
+            case "null-shard": EditManifest(m => m["shards"]![1] = null); break;
+            case "null-device": EditManifest(m => m["job"]!["devices"] = new JsonArray("cpu", null)); break;
         }
         AssertRestoreFails(problem);
     }
@@ -154,6 +158,47 @@ public sealed class CheckpointCorruptionTests : IDisposable
         File.Delete(Path.Combine(store.Root, spec.Name, "latest"));   // as after a crash between the rename and the pointer
         Assert.Equal(4, store.LatestStep(spec.Name));
         Assert.Equal([3, 4], store.List(spec.Name));
+    }
+
+    /// <summary>Random edits of a real manifest: each parses to a valid manifest or is an <see cref="InvalidDataException"/>.</summary>
+    [Fact]
+    public void Random_edits_of_a_manifest_parse_or_are_refused()
+    {
+        int seed = Random.Shared.Next();
+        var random = new Random(seed);
+        var original = File.ReadAllBytes(FileOf("manifest.json"));
+        string[] values = ["-1", "0", "1e400", "9223372036854775808", "null", "\"\"", "[]", "{}", "\"x\"", "true", "1.5"];
+        for (int i = 0; i < 3000; i++)
+        {
+            byte[] bytes;
+            switch (random.Next(3))
+            {
+                case 0:
+                    bytes = (byte[])original.Clone();
+                    for (int k = random.Next(1, 4); k > 0; k--) bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+                    break;
+                case 1:
+                    bytes = original[..random.Next(original.Length)];
+                    break;
+                default:   // a random value replaced by one of the wrong kind
+                    string text = System.Text.Encoding.UTF8.GetString(original);
+                    int colon = text.IndexOf(':', random.Next(text.Length - 1));
+                    int end = colon < 0 ? -1 : text.IndexOfAny([',', '\n', '}'], colon + 2);
+                    bytes = System.Text.Encoding.UTF8.GetBytes(colon < 0 || end < 0 ? text : text[..(colon + 1)] + values[random.Next(values.Length)] + text[end..]);
+                    break;
+            }
+            try
+            {
+                CheckpointManifest.Parse(bytes, "manifest.json");
+            }
+            catch (InvalidDataException e) when (e.Message.StartsWith("manifest.json: ", StringComparison.Ordinal))
+            {
+            }
+            catch (Exception e)
+            {
+                Assert.Fail($"seed {seed}, case {i}: {e.GetType().Name}: {e.Message}");
+            }
+        }
     }
 
     /// <summary>Random byte edits of any file of the checkpoint: each restore either succeeds exactly or is refused.</summary>

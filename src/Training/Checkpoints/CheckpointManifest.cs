@@ -67,6 +67,8 @@ public sealed partial record CheckpointManifest
         InvalidDataException Bad(string problem) => new($"{path}: {problem}");
         if (FormatVersion != CurrentFormat)
             throw Bad($"format version {FormatVersion}; this reader knows version {CurrentFormat}.");
+        // The serializer checks null only for properties, not for the elements of lists.
+        if (Shards.Contains(null) || Job.Devices.Contains(null)) throw Bad("'shards' and 'job.devices' may not hold null.");
         try { Job.Validate(); }
         catch (JobSpecException e) { throw Bad($"the job spec is invalid: {e.Message}"); }
         if (Step < 0 || OptimizerStep < 0) throw Bad($"negative step ({Step}) or optimizer step ({OptimizerStep}).");

@@ -69,7 +69,7 @@ public sealed class CheckpointStore
         try { latest = PointedStep(pending.Job.Name); }
         catch (InvalidDataException) { latest = null; }
         if (latest is null || latest < pending.Step)
-            DurableFiles.ReplaceAtomically(Path.Combine(jobDirectory, CheckpointPaths.LatestFileName), Encoding.UTF8.GetBytes(stepName + "\n"));
+            DurableFiles.ReplaceAtomically(Path.Combine(jobDirectory, CheckpointPaths.LatestFileName), stream => stream.Write(Encoding.UTF8.GetBytes(stepName + "\n")));
     }
 
     internal void Abandon(string pendingDirectory)

@@ -13,7 +13,10 @@ public sealed record CheckpointTicket(string Directory, JobSpec Job, long Step, 
 
     public static string ShardFileName(GroupRange groups) => $"shard-{groups.First}-{groups.End}.safetensors";
 
-    /// <summary>Writes shard-{first}-{end}.safetensors and flushes it to disk. Safe to call from several threads at once.</summary>
+    /// <summary>
+    /// Writes shard-{first}-{end}.safetensors and flushes it to disk. Safe to call from several threads at once, and
+    /// again for the same groups (a retried call replaces the file whole).
+    /// </summary>
     public ShardFile WriteTowers(ShardState towers)
     {
         var groups = towers.Groups ?? throw new ArgumentException("this state holds the trunk; use WriteTrunk.", nameof(towers));
@@ -37,7 +40,7 @@ public sealed record CheckpointTicket(string Directory, JobSpec Job, long Step, 
         if (StateLayout.Mismatch(state.Tensors, expected, DTypes.Parse(Job.DType)) is { } problem)
             throw new ArgumentException($"{state.Describe()}: {problem}");
         string path = Path.Combine(Directory, name);
-        DurableFiles.Create(path, stream => SafeTensors.Write(stream, state.Tensors, StateLayout.Metadata(Job.Name, Step, OptimizerStep, state.Groups)));
+        DurableFiles.ReplaceAtomically(path, stream => SafeTensors.Write(stream, state.Tensors, StateLayout.Metadata(Job.Name, Step, OptimizerStep, state.Groups)));
         return CheckpointFile.Of(path);
     }
 }

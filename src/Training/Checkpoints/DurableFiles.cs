@@ -16,14 +16,17 @@ public static class DurableFiles
         file.Flush(flushToDisk: true);
     }
 
-    /// <summary>Replaces <paramref name="path"/> with <paramref name="bytes"/> atomically: readers see the old or the new content.</summary>
-    public static void ReplaceAtomically(string path, byte[] bytes)
+    /// <summary>
+    /// Replaces <paramref name="path"/> atomically with what <paramref name="write"/> writes: readers see the old
+    /// content or the whole new one, never a part, and writing the same file again (a retry) is harmless.
+    /// </summary>
+    public static void ReplaceAtomically(string path, Action<Stream> write)
     {
         string directory = Path.GetDirectoryName(path)!;
         string temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            Create(temporary, file => file.Write(bytes));
+            Create(temporary, write);
             File.Move(temporary, path, overwrite: true);   // rename(2): atomic on one file system
         }
         finally

@@ -43,6 +43,21 @@ public sealed class SafeTensorsTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_filtered_read_returns_only_the_accepted_tensors_but_checks_the_whole_header()
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        var path = scratch.NewFile();
+        var a = check.Randn([2, 3], ScalarType.Float32);
+        SafeTensors.Write(path, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = check.Randn([4], ScalarType.Float64) });
+        var read = SafeTensors.Read(path, out _, name => name == "a");
+        Assert.Equal(["a"], read.Keys);
+        Assert.True(Same(a, read["a"]));
+        var bad = Raw("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[9],"data_offsets":[4,8]}}""", 8);
+        Assert.Contains("tensor 'b'", Assert.Throws<InvalidDataException>(() => SafeTensors.Read(bad, out _, name => name == "a")).Message);
+    }
+
     /// <summary>A file with the given header JSON and data bytes.</summary>
     string Raw(string header, int dataBytes, ulong? claimedHeaderLength = null)
     {

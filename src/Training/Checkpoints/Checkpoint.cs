@@ -36,23 +36,21 @@ public sealed class Checkpoint
 
     /// <summary>The trunk's state; the caller owns it.</summary>
     public ShardState ReadTrunk() =>
-        new(null, Manifest.OptimizerStep, ReadFile(Manifest.Trunk, null, StateLayout.TrunkTensors(Job.Shape)));
+        new(null, Manifest.OptimizerStep, ReadFile(Manifest.Trunk, null, StateLayout.TrunkTensors(Job.Shape).ToList()));
 
     /// <summary>The towers' state of <paramref name="groups"/>, gathered from the files that hold them; the caller owns it.</summary>
     public ShardState ReadTowers(GroupRange groups)
     {
         if (groups.First < 0 || groups.Count < 1 || groups.End > Job.Shape.Groups)
             throw new ArgumentOutOfRangeException(nameof(groups), $"groups {groups} are not inside [0, {Job.Shape.Groups}).");
-        var wanted = StateLayout.TowerTensors(Job.Shape, groups).Select(e => e.Name).ToHashSet();
         var gathered = new Dictionary<string, Tensor>();
         try
         {
             foreach (var shard in Manifest.Shards.Where(s => s.FirstGroup < groups.End && s.Groups.End > groups.First))
             {
-                var all = ReadFile(shard.Content, shard.Groups, StateLayout.TowerTensors(Job.Shape, shard.Groups));
-                foreach (var (name, tensor) in all)
-                    if (wanted.Contains(name)) gathered[name] = tensor;
-                    else tensor.Dispose();
+                int first = Math.Max(shard.FirstGroup, groups.First), end = Math.Min(shard.Groups.End, groups.End);
+                var part = ReadFile(shard.Content, shard.Groups, StateLayout.TowerTensors(Job.Shape, new GroupRange(first, end - first)).ToList());
+                foreach (var (name, tensor) in part) gathered.Add(name, tensor);
             }
             return new ShardState(groups, Manifest.OptimizerStep, gathered);
         }
@@ -100,8 +98,11 @@ public sealed class Checkpoint
         }
     }
 
-    /// <summary>The file's tensors after checking its length, checksum, metadata, names, shapes and dtype.</summary>
-    Dictionary<string, Tensor> ReadFile(CheckpointFile file, GroupRange? groups, IEnumerable<(string Name, long[] Shape)> expected)
+    /// <summary>
+    /// The <paramref name="expected"/> tensors of a file after checking its length, checksum and metadata, and their
+    /// names, shapes and dtype. Only they are read, so restoring a few groups from a large file costs only their memory.
+    /// </summary>
+    Dictionary<string, Tensor> ReadFile(CheckpointFile file, GroupRange? groups, IReadOnlyList<(string Name, long[] Shape)> expected)
     {
         string path = CheckpointPaths.Inside(Directory, file.File);
         if (!File.Exists(path)) throw new InvalidDataException($"{path}: the file is missing.");
@@ -110,7 +111,8 @@ public sealed class Checkpoint
         var actual = CheckpointFile.Of(path);
         if (actual.Sha256 != file.Sha256)
             throw new InvalidDataException($"{path}: checksum mismatch: SHA-256 {actual.Sha256}, but the manifest says {file.Sha256}.");
-        var tensors = SafeTensors.Read(path, out var metadata);
+        var names = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        var tensors = SafeTensors.Read(path, out var metadata, names.Contains);
         try
         {
             foreach (var (key, value) in StateLayout.Metadata(Job.Name, Manifest.Step, Manifest.OptimizerStep, groups))

@@ -68,14 +68,18 @@ public static class SafeTensors
     /// <summary>Every tensor in the file, on the CPU; the caller owns them.</summary>
     public static Dictionary<string, Tensor> Read(string path) => Read(path, out _);
 
-    public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata)
+    /// <summary>
+    /// The tensors <paramref name="include"/> accepts (all when null), on the CPU; the caller owns them. The whole
+    /// header is checked either way; only the accepted tensors are allocated and read.
+    /// </summary>
+    public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata, Func<string, bool>? include = null)
     {
         using var file = File.OpenRead(path);
         var entries = ReadHeader(file, path, out metadata, out long dataStart);
         var result = new Dictionary<string, Tensor>();
         try
         {
-            foreach (var entry in entries)
+            foreach (var entry in entries.Where(e => include?.Invoke(e.Name) ?? true))
             {
                 var t = empty(entry.Shape, entry.DType).DetachFromDisposeScope();
                 result[entry.Name] = t;

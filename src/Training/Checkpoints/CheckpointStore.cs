@@ -37,7 +37,11 @@ public sealed class CheckpointStore
         string jobDirectory = JobDirectory(job.Name);
         string final = CheckpointPaths.Inside(Root, job.Name, CheckpointPaths.StepDirectoryName(step));
         if (Directory.Exists(final)) throw new IOException($"job '{job.Name}' already has a checkpoint at step {step}: '{final}'.");
-        Directory.CreateDirectory(jobDirectory);
+        if (!Directory.Exists(jobDirectory))
+        {
+            Directory.CreateDirectory(jobDirectory);
+            DurableFiles.SyncDirectory(Root);   // so the job directory, and with it every checkpoint, survives a power loss
+        }
         RemoveLeftovers(jobDirectory);
         string pending = CheckpointPaths.Inside(Root, job.Name, $"{PendingPrefix}{CheckpointPaths.StepDirectoryName(step)}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(pending);

@@ -15,6 +15,7 @@ public sealed class CheckpointResumeTests : IDisposable
     [Theory]
     [InlineData("float64")]
     [InlineData("float32")]
+    [InlineData("bfloat16")]
     public void A_resumed_run_matches_the_uninterrupted_run_bit_for_bit(string dtype)
     {
         using var scope = NewDisposeScope();

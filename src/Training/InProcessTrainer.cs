@@ -8,7 +8,7 @@ namespace Orchestrator.Training;
 /// The whole job in one process: the trunk and one tower shard holding all N groups. It is the reference the
 /// distributed path must reproduce, and the simplest way to train on one device.
 /// </summary>
-public sealed class InProcessTrainer : IDisposable
+public sealed partial class InProcessTrainer : IDisposable
 {
     readonly JobSpec spec;
     readonly IBatchSource source;

@@ -3,6 +3,7 @@ using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
 using Orchestrator.Training;
+using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using TorchSharp;
@@ -32,6 +33,9 @@ public sealed class CoordinatorGrain(
     sealed record Worker(IWorkerGrain Grain, WorkerInfo Info, GroupRange Groups, ITensorTransport Transport);
 
     JobSpec? spec;
+    CheckpointStore? checkpoints;
+    CheckpointSchedule? schedule;
+    long? lastCheckpoint;
     Trunk? trunk;
     IBatchSource? source;
     Worker[] workers = [];
@@ -43,7 +47,7 @@ public sealed class CoordinatorGrain(
     string Name => this.GetPrimaryKeyString();
     DeviceExecutor Cpu => executors.For(TrunkDevice);
 
-    public async Task<JobStatus> StartAsync(JobSpec newSpec)
+    public async Task<JobStatus> StartAsync(JobSpec newSpec, bool resume = false)
     {
         newSpec.Validate();
         if (newSpec.Name != Name)
@@ -51,27 +55,49 @@ public sealed class CoordinatorGrain(
         if (state == JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is already running; stop it before starting it again.");
         await ReleaseAsync();
+        var store = newSpec.Checkpoint.Directory is { } root ? new CheckpointStore(root) : null;
+        var restore = resume ? await Task.Run(() => LatestCheckpoint(newSpec, store)) : null;
         var planned = Plan(newSpec);
         try
         {
             (trunk, source) = await Cpu.RunAsync(() =>
             {
                 var data = BatchSources.Create(newSpec);   // reads and checks data files before any worker is built
-                return (new Trunk(newSpec.Shape, newSpec.Seed, DTypes.Parse(newSpec.DType), CPU, newSpec.Optimizer), data);
+                var model = restore is null
+                    ? new Trunk(newSpec.Shape, newSpec.Seed, DTypes.Parse(newSpec.DType), CPU, newSpec.Optimizer)
+                    : restore.CreateTrunk(CPU);
+                return (model, data);
             });
             workers = planned;
-            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(newSpec, w.Groups.First, w.Groups.Count))));
+            long? restoreStep = restore?.Manifest.Step;
+            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(newSpec, w.Groups.First, w.Groups.Count, restoreStep))));
         }
         catch
         {
             await ReleaseAsync();
             throw;
         }
-        (spec, state, steps, lastLoss, error) = (newSpec, JobState.Running, 0, null, null);
+        (spec, state, steps, lastLoss, error) = (newSpec, JobState.Running, restore?.Manifest.Step ?? 0, null, null);
+        (checkpoints, schedule, lastCheckpoint) = (store, new CheckpointSchedule(newSpec.Checkpoint.EverySteps), restore?.Manifest.Step);
+        if (steps >= newSpec.Steps) state = JobState.Finished;
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).AddJobAsync(Name);
         log.LogInformation("Job {Job} started on {Silo} with {Workers} workers: {Assignment}", Name, transports.SiloName, workers.Length,
             string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups} ({w.Transport.Kind})")));
         return Status();
+    }
+
+    /// <summary>The job's latest checkpoint, checked to train the same model as <paramref name="job"/>.</summary>
+    Checkpoint LatestCheckpoint(JobSpec job, CheckpointStore? store)
+    {
+        if (store is null)
+            throw new JobSpecException("Checkpoint.Directory", "is required to resume a job.");
+        if (store.LatestStep(Name) is null)
+            throw new InvalidOperationException($"job '{Name}' has no checkpoint under '{store.JobDirectory(Name)}' to resume from.");
+        var checkpoint = store.Open(Name);
+        if (checkpoint.Manifest.Job.ModelDifference(job) is { } field)
+            throw new JobSpecException(field, $"differs from the checkpoint at step {checkpoint.Manifest.Step}, which trains another model; " +
+                                              "resume with the spec it was saved with (only Steps, Devices, Transport and Checkpoint may change).");
+        return checkpoint;
     }
 
     /// <summary>Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots.</summary>
@@ -107,6 +133,8 @@ public sealed class CoordinatorGrain(
                     $"(try a smaller learning rate than {spec!.Optimizer.LearningRate} or a wider dtype than {spec.DType}).");
             if (steps >= spec!.Steps) state = JobState.Finished;
             log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
+            if (checkpoints is not null && (schedule!.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
+                await SaveCheckpoint();
             return metrics;
         }
         catch (Exception e)
@@ -185,9 +213,37 @@ public sealed class CoordinatorGrain(
     Tensor Gather(TensorPayload[] slices) =>
         cat(slices.Select(p => transports.For(p).Unpack(p, Cpu.TorchDevice)).ToArray(), 1);
 
+    public async Task<long> CheckpointAsync()
+    {
+        if (trunk is null) throw new InvalidOperationException($"job '{Name}' is {state}; there is nothing to checkpoint.");
+        if (checkpoints is null) throw new JobSpecException("Checkpoint.Directory", $"job '{Name}' has no checkpoint directory.");
+        if (lastCheckpoint != steps) await SaveCheckpoint();
+        return steps;
+    }
+
+    /// <summary>
+    /// Every worker writes its shard and this grain the trunk into one pending checkpoint, which becomes visible only
+    /// when all parts are on disk (a crash leaves the previous checkpoint as the latest); then old ones are pruned.
+    /// </summary>
+    async Task SaveCheckpoint()
+    {
+        var (store, job, model) = (checkpoints!, spec!, trunk!);
+        using var pending = await Task.Run(() => store.Begin(job, steps, model.Optimizer!.StepCount));
+        var shards = await Task.WhenAll(workers.Select(w => w.Grain.CheckpointAsync(pending.Ticket)));
+        using var trunkState = await Cpu.RunAsync(() => ShardState.Export(model));
+        await Task.Run(() =>
+        {
+            pending.Commit(pending.WriteTrunk(trunkState), shards);
+            store.Prune(Name, job.Checkpoint.Keep);
+        });
+        lastCheckpoint = steps;
+        log.LogInformation("Job {Job} checkpointed at step {Step} in {Directory}", Name, steps, store.JobDirectory(Name));
+    }
+
     public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
 
-    JobStatus Status() => new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName);
+    JobStatus Status() =>
+        new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint);
 
     public async Task<Dictionary<string, TensorPayload>> GetParametersAsync()
     {

@@ -37,6 +37,17 @@ public sealed record DataSpec
 /// Everything that defines a training job. Group g's initial weights depend only on (Seed, g) and batch i only on
 /// (Data.DataSeed, i), so the same spec trains the same model on any number of workers.
 /// </summary>
+/// <summary>Where and how often a job saves checkpoints (Directory null: never).</summary>
+public sealed record CheckpointSpec
+{
+    /// <summary>The checkpoint root; the job's checkpoints go to {Directory}/{job name}/step-N/.</summary>
+    public string? Directory { get; init; }
+    /// <summary>Save after every this many steps (0: only on request and at the end of the job).</summary>
+    public int EverySteps { get; init; }
+    /// <summary>How many of the newest checkpoints to keep.</summary>
+    public int Keep { get; init; } = 3;
+}
+
 public sealed partial record JobSpec
 {
     public string Name { get; init; } = "demo";
@@ -56,6 +67,7 @@ public sealed partial record JobSpec
     /// more, Orleans messages otherwise), "message" or "channel". Workers in the coordinator's silo always get references.
     /// </summary>
     public string Transport { get; init; } = "auto";
+    public CheckpointSpec Checkpoint { get; init; } = new();
 
     public static readonly string[] Transports = ["auto", "message", "channel"];
 
@@ -111,10 +123,27 @@ public sealed partial record JobSpec
                 throw new JobSpecException($"Devices[{i}]", $"'{Devices[i]}' is not a device; use 'cpu', 'cuda:N' or 'SILO/cuda:N'.");
         }
         Positive(WorkersPerDevice, nameof(WorkersPerDevice));
+        if (Checkpoint.EverySteps < 0) throw new JobSpecException("Checkpoint.EverySteps", $"must be >= 0; got {Checkpoint.EverySteps}.");
+        Positive(Checkpoint.Keep, "Checkpoint.Keep");
+        if (Checkpoint.EverySteps > 0 && string.IsNullOrWhiteSpace(Checkpoint.Directory))
+            throw new JobSpecException("Checkpoint.Directory", "is required when Checkpoint.EverySteps is set.");
         if (!Transports.Contains(Transport))
             throw new JobSpecException(nameof(Transport), $"'{Transport}' is not a transport; use {string.Join(", ", Transports)}.");
         return this;
     }
+
+    /// <summary>
+    /// The first field that makes <paramref name="other"/> train a different model than this spec (shape, dtype, seeds,
+    /// data, batch, optimizer), or null. Steps, devices, transport and checkpointing may change when a job resumes.
+    /// </summary>
+    public string? ModelDifference(JobSpec other) =>
+        Shape != other.Shape ? nameof(Shape)
+        : DTypes.Parse(DType) != DTypes.Parse(other.DType) ? nameof(DType)
+        : Seed != other.Seed ? nameof(Seed)
+        : Data != other.Data ? nameof(Data)
+        : BatchSize != other.BatchSize ? nameof(BatchSize)
+        : Optimizer != other.Optimizer ? nameof(Optimizer)
+        : null;
 
     /// <summary>Bytes of the largest activation one worker exchanges per message when it holds <paramref name="groups"/> groups.</summary>
     public long SliceBytes(int groups) =>

@@ -20,10 +20,12 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.LocalSilos, settings.Verbose);
 
         var coordinator = connection.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
-        var status = await coordinator.StartAsync(spec);
+        var status = await coordinator.StartAsync(spec, settings.Resume);
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(spec.Name)}[/] on {Markup.Escape(connection.Description)}: " +
             $"{status.Workers.Length} worker(s), {spec.Shape.Groups} groups, batch {spec.BatchSize}, {spec.DType}, {spec.Steps} steps");
-        var report = new TrainingReport(spec, settings.LogDir);
+        var report = new TrainingReport(spec, settings.LogDir, status.StepsDone);
+        int remaining = (int)Math.Max(0, spec.Steps - status.StepsDone);
+        if (settings.Resume) AnsiConsole.MarkupLine($"resumed from the checkpoint at step {status.StepsDone}");
         try
         {
             if (AnsiConsole.Profile.Capabilities.Interactive)
@@ -31,15 +33,15 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
                     .Columns(new ProgressBarColumn(), new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
                     .StartAsync(async progress =>
                     {
-                        var task = progress.AddTask(report.Line(), maxValue: spec.Steps);
-                        await Run(coordinator, report, spec.Steps, () => task.Description(report.Line()).Increment(1), cancellation);
+                        var task = progress.AddTask(report.Line(), maxValue: Math.Max(remaining, 1));
+                        await Run(coordinator, report, remaining, () => task.Description(report.Line()).Increment(1), cancellation);
                     });
             else
             {
-                int every = Math.Max(1, spec.Steps / 10);
-                await Run(coordinator, report, spec.Steps, () =>
+                int every = Math.Max(1, remaining / 10);
+                await Run(coordinator, report, remaining, () =>
                 {
-                    if (report.Steps.Count % every == 0 || report.Steps.Count == spec.Steps) Console.WriteLine(report.Line());
+                    if (report.Steps.Count % every == 0 || report.Steps.Count == remaining) Console.WriteLine(report.Line());
                 }, cancellation);
             }
             AnsiConsole.Write(report.Summary(await coordinator.GetStatusAsync()));

@@ -113,6 +113,22 @@ public sealed class TrainSettings : ConnectionSettings
     [DefaultValue(1)]
     public int LocalSilos { get; init; } = 1;
 
+    [CommandOption("--checkpoint-dir <DIR>")]
+    [Description("Save checkpoints (per-shard safetensors files and a manifest) under DIR/JOB/step-N/. The job also saves when it ends.")]
+    public string? CheckpointDir { get; init; }
+
+    [CommandOption("--checkpoint-every <STEPS>")]
+    [Description("Save a checkpoint after every STEPS steps (needs --checkpoint-dir). Default: only at the end.")]
+    public int? CheckpointEvery { get; init; }
+
+    [CommandOption("--checkpoint-keep <N>")]
+    [Description("Keep the N newest checkpoints of the job. Default: 3.")]
+    public int? CheckpointKeep { get; init; }
+
+    [CommandOption("--resume")]
+    [Description("Continue the job from its latest checkpoint in --checkpoint-dir (same model settings; --steps may grow).")]
+    public bool Resume { get; init; }
+
     [CommandOption("--logdir <DIR>")]
     [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
     public string? LogDir { get; init; }
@@ -154,6 +170,12 @@ public sealed class TrainSettings : ConnectionSettings
             Devices = Devices is null ? spec.Devices : Devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             WorkersPerDevice = WorkersPerDevice ?? spec.WorkersPerDevice,
             Transport = Transport ?? spec.Transport,
+            Checkpoint = spec.Checkpoint with
+            {
+                Directory = CheckpointDir is null ? spec.Checkpoint.Directory : Path.GetFullPath(CheckpointDir),
+                EverySteps = CheckpointEvery ?? spec.Checkpoint.EverySteps,
+                Keep = CheckpointKeep ?? spec.Checkpoint.Keep,
+            },
         };
     }
 

@@ -17,6 +17,7 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
     readonly PhaseTimer wall = new();
 
     public IReadOnlyList<StepMetrics> Steps => steps;
+    public long FirstStep => firstStep;
 
     public void Add(StepMetrics metrics)
     {
@@ -32,7 +33,7 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         var last = steps[^1];
         var recent = steps.TakeLast(20).ToList();
         double msPerStep = recent.Average(s => s.TotalMs);
-        long done = firstStep + steps.Count;
+        long done = last.Step + 1;   // not a count: a recovered job repeats the steps since its checkpoint
         var eta = TimeSpan.FromMilliseconds(msPerStep * (spec.Steps - done));
         return $"step {done}/{spec.Steps}  loss {last.Loss:G4}  {recent.Average(s => s.SamplesPerSecond):N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
     }
@@ -44,7 +45,8 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         Row("workers", string.Join("\n", status.Workers.Select(w =>
             $"{w.Silo}/{w.Device}  groups [{w.FirstGroup}, {w.FirstGroup + w.GroupCount})  {w.Transport}")));
         Row("coordinator", status.CoordinatorSilo);
-        Row("steps", $"{firstStep + steps.Count} of {spec.Steps}" + (firstStep > 0 ? $" (resumed at step {firstStep})" : ""));
+        Row("steps", $"{status.StepsDone} of {spec.Steps}" + (firstStep > 0 ? $" (resumed at step {firstStep})" : ""));
+        if (status.Recoveries > 0) Row("recoveries", $"{status.Recoveries}: lost workers were replaced and training went on from the last checkpoint");
         if (status.LastCheckpointStep is { } saved) Row("checkpoint", $"step {saved} in {spec.Checkpoint.Directory}");
         if (steps.Count > 0)
         {

@@ -36,6 +36,10 @@ public sealed class CoordinatorGrain(
     CheckpointStore? checkpoints;
     CheckpointSchedule? schedule;
     long? lastCheckpoint;
+    /// <summary>Silos whose workers were lost; never used again by this job.</summary>
+    readonly HashSet<string> excludedSilos = [];
+    int recoveries;
+    const int MaxRecoveries = 8;
     Trunk? trunk;
     IBatchSource? source;
     Worker[] workers = [];
@@ -57,26 +61,7 @@ public sealed class CoordinatorGrain(
         await ReleaseAsync();
         var store = newSpec.Checkpoint.Directory is { } root ? new CheckpointStore(root) : null;
         var restore = resume ? await Task.Run(() => LatestCheckpoint(newSpec, store)) : null;
-        var planned = Plan(newSpec);
-        try
-        {
-            (trunk, source) = await Cpu.RunAsync(() =>
-            {
-                var data = BatchSources.Create(newSpec);   // reads and checks data files before any worker is built
-                var model = restore is null
-                    ? new Trunk(newSpec.Shape, newSpec.Seed, DTypes.Parse(newSpec.DType), CPU, newSpec.Optimizer)
-                    : restore.CreateTrunk(CPU);
-                return (model, data);
-            });
-            workers = planned;
-            long? restoreStep = restore?.Manifest.Step;
-            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(newSpec, w.Groups.First, w.Groups.Count, restoreStep))));
-        }
-        catch
-        {
-            await ReleaseAsync();
-            throw;
-        }
+        await BuildAsync(newSpec, restore, excluded: new HashSet<string>());
         (spec, state, steps, lastLoss, error) = (newSpec, JobState.Running, restore?.Manifest.Step ?? 0, null, null);
         (checkpoints, schedule, lastCheckpoint) = (store, new CheckpointSchedule(newSpec.Checkpoint.EverySteps), restore?.Manifest.Step);
         if (steps >= newSpec.Steps) state = JobState.Finished;
@@ -84,6 +69,34 @@ public sealed class CoordinatorGrain(
         log.LogInformation("Job {Job} started on {Silo} with {Workers} workers: {Assignment}", Name, transports.SiloName, workers.Length,
             string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups} ({w.Transport.Kind})")));
         return Status();
+    }
+
+    /// <summary>
+    /// Reads the data, builds the trunk and every worker, from the seed or from <paramref name="restore"/>, on the
+    /// devices of the active silos not in <paramref name="excluded"/>. Nothing is left behind when it throws.
+    /// </summary>
+    async Task BuildAsync(JobSpec job, Checkpoint? restore, IReadOnlySet<string> excluded)
+    {
+        var planned = Plan(job, excluded);
+        try
+        {
+            (trunk, source) = await Cpu.RunAsync(() =>
+            {
+                var data = BatchSources.Create(job);   // reads and checks data files before any worker is built
+                var model = restore is null
+                    ? new Trunk(job.Shape, job.Seed, DTypes.Parse(job.DType), CPU, job.Optimizer)
+                    : restore.CreateTrunk(CPU);
+                return (model, data);
+            });
+            workers = planned;
+            long? restoreStep = restore?.Manifest.Step;
+            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(job, w.Groups.First, w.Groups.Count, restoreStep))));
+        }
+        catch
+        {
+            await ReleaseAsync();
+            throw;
+        }
     }
 
     /// <summary>The job's latest checkpoint, checked to train the same model as <paramref name="job"/>.</summary>
@@ -101,9 +114,9 @@ public sealed class CoordinatorGrain(
     }
 
     /// <summary>Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots.</summary>
-    Worker[] Plan(JobSpec job)
+    Worker[] Plan(JobSpec job, IReadOnlySet<string> excluded)
     {
-        var available = ClusterDevices.Discover(membership, metadata);
+        var available = ClusterDevices.Discover(membership, metadata).Where(d => !excluded.Contains(d.Silo)).ToArray();
         var chosen = ClusterDevices.Select(available, job.Devices);
         if (chosen.Length == 0)
             throw new JobSpecException(nameof(JobSpec.Devices),
@@ -124,25 +137,71 @@ public sealed class CoordinatorGrain(
     {
         if (state != JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
+        while (true)
+        {
+            try
+            {
+                var metrics = await Step(spec!, trunk!, source!);
+                (steps, lastLoss) = (steps + 1, metrics.Loss);
+                if (!double.IsFinite(metrics.Loss))
+                    throw new InvalidOperationException($"the loss is {metrics.Loss} at step {metrics.Step}: training diverged " +
+                        $"(try a smaller learning rate than {spec!.Optimizer.LearningRate} or a wider dtype than {spec.DType}).");
+                if (steps >= spec!.Steps) state = JobState.Finished;
+                log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
+                if (checkpoints is not null && (schedule!.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
+                    await SaveCheckpoint();
+                return metrics;
+            }
+            catch (WorkersLostException lost) when (recoveries < MaxRecoveries)
+            {
+                // Some workers applied this step's update and others did not: only a checkpoint is consistent again.
+                log.LogWarning(lost, "Job {Job} lost workers on {Silos} at step {Step}; restoring from the last checkpoint", Name,
+                    string.Join(", ", lost.Silos), steps);
+                try
+                {
+                    await RecoverAsync(lost.Silos);
+                }
+                catch (Exception e)
+                {
+                    (state, error) = (JobState.Failed, $"lost workers on {string.Join(", ", lost.Silos)} and could not recover: {e.Message}");
+                    log.LogError(e, "Job {Job} could not recover", Name);
+                    throw new InvalidOperationException(error, e);
+                }
+            }
+            catch (Exception e)
+            {
+                (state, error) = (JobState.Failed, e.Message);
+                log.LogError(e, "Job {Job} failed at step {Step}", Name, steps);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the job without the lost silos: every shard and the trunk from the last checkpoint (or from the seed
+    /// when there is none yet), the groups spread over the devices left. Training continues at the checkpoint's step,
+    /// and since batch i depends only on i, the result equals a run that was never interrupted.
+    /// </summary>
+    async Task RecoverAsync(IReadOnlyCollection<string> lostSilos)
+    {
+        var job = spec!;
+        excludedSilos.UnionWith(lostSilos);
+        var survivors = workers.Where(w => !excludedSilos.Contains(w.Info.Silo)).ToArray();
+        workers = survivors;
         try
         {
-            var metrics = await Step(spec!, trunk!, source!);
-            (steps, lastLoss) = (steps + 1, metrics.Loss);
-            if (!double.IsFinite(metrics.Loss))
-                throw new InvalidOperationException($"the loss is {metrics.Loss} at step {metrics.Step}: training diverged " +
-                    $"(try a smaller learning rate than {spec!.Optimizer.LearningRate} or a wider dtype than {spec.DType}).");
-            if (steps >= spec!.Steps) state = JobState.Finished;
-            log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
-            if (checkpoints is not null && (schedule!.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
-                await SaveCheckpoint();
-            return metrics;
+            await ReleaseAsync();
         }
-        catch (Exception e)
+        catch (Exception e)   // a worker may die while we stop it; its silo's membership will catch up
         {
-            (state, error) = (JobState.Failed, e.Message);
-            log.LogError(e, "Job {Job} failed at step {Step}", Name, steps);
-            throw;
+            log.LogWarning(e, "Job {Job}: could not stop every surviving worker before recovering", Name);
         }
+        var restore = checkpoints?.LatestStep(Name) is not null ? await Task.Run(() => checkpoints.Open(Name)) : null;
+        await BuildAsync(job, restore, excludedSilos);
+        (steps, lastCheckpoint) = (restore?.Manifest.Step ?? 0, restore?.Manifest.Step);
+        recoveries++;
+        log.LogInformation("Job {Job} recovered at step {Step} with {Workers} workers: {Assignment}", Name, steps, workers.Length,
+            string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups}")));
     }
 
     async Task<StepMetrics> Step(JobSpec job, Trunk model, IBatchSource data)
@@ -192,7 +251,8 @@ public sealed class CoordinatorGrain(
 
     /// <summary>
     /// Calls every worker concurrently with its payload. When a call fails, the payloads nobody unpacked (requests
-    /// and the replies that did arrive) release their tensors before the error propagates.
+    /// and the replies that did arrive) release their tensors before the error propagates; calls that failed because
+    /// their silo is gone become one <see cref="WorkersLostException"/>.
     /// </summary>
     async Task<TensorPayload[]> ExchangeAsync(TensorPayload[] requests, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call)
     {
@@ -201,10 +261,15 @@ public sealed class CoordinatorGrain(
         {
             return await Task.WhenAll(calls);
         }
-        catch
+        catch (Exception e)
         {
             foreach (var request in requests) request.Dispose();
             foreach (var reply in calls.Where(c => c.IsCompletedSuccessfully)) reply.Result.Dispose();
+            var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet();
+            var lost = workers.Where((w, i) => calls[i].IsFaulted
+                    && (WorkersLostException.IsSiloLoss(calls[i].Exception!.InnerException!) || !active.Contains(w.Info.Silo)))
+                .Select(w => w.Info.Silo).Distinct().ToArray();
+            if (lost.Length > 0) throw new WorkersLostException(lost, e);
             throw;
         }
     }
@@ -243,7 +308,7 @@ public sealed class CoordinatorGrain(
     public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
 
     JobStatus Status() =>
-        new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint);
+        new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint, recoveries);
 
     public async Task<Dictionary<string, TensorPayload>> GetParametersAsync()
     {

@@ -1,4 +1,5 @@
 using Orchestrator.Grains;
+using Orchestrator.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -33,15 +34,16 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
                     .Columns(new ProgressBarColumn(), new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
                     .StartAsync(async progress =>
                     {
-                        var task = progress.AddTask(report.Line(), maxValue: Math.Max(remaining, 1));
-                        await Run(coordinator, report, remaining, () => task.Description(report.Line()).Increment(1), cancellation);
+                        var task = progress.AddTask(report.Line(), maxValue: spec.Steps);
+                        task.Value = status.StepsDone;
+                        await Run(coordinator, report, spec.Steps, m => task.Description(report.Line()).Value = m.Step + 1, cancellation);
                     });
             else
             {
                 int every = Math.Max(1, remaining / 10);
-                await Run(coordinator, report, remaining, () =>
+                await Run(coordinator, report, spec.Steps, m =>
                 {
-                    if (report.Steps.Count % every == 0 || report.Steps.Count == remaining) Console.WriteLine(report.Line());
+                    if (report.Steps.Count % every == 0 || m.Step + 1 == spec.Steps) Console.WriteLine(report.Line());
                 }, cancellation);
             }
             AnsiConsole.Write(report.Summary(await coordinator.GetStatusAsync()));
@@ -53,12 +55,14 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
         }
     }
 
-    static async Task Run(ICoordinatorGrain coordinator, TrainingReport report, int steps, Action afterStep, CancellationToken cancellation)
+    /// <summary>Steps until the job's last step is done; a job that recovers from lost workers repeats a few steps.</summary>
+    static async Task Run(ICoordinatorGrain coordinator, TrainingReport report, int steps, Action<StepMetrics> afterStep, CancellationToken cancellation)
     {
-        for (int i = 0; i < steps && !cancellation.IsCancellationRequested; i++)
+        while (!cancellation.IsCancellationRequested && (report.Steps.Count == 0 ? report.FirstStep : report.Steps[^1].Step + 1) < steps)
         {
-            report.Add(await coordinator.StepAsync());
-            afterStep();
+            var metrics = await coordinator.StepAsync();
+            report.Add(metrics);
+            afterStep(metrics);
         }
     }
 }

@@ -143,9 +143,6 @@ public sealed class CoordinatorGrain(
             {
                 var metrics = await Step(spec!, trunk!, source!);
                 (steps, lastLoss) = (steps + 1, metrics.Loss);
-                if (!double.IsFinite(metrics.Loss))
-                    throw new InvalidOperationException($"the loss is {metrics.Loss} at step {metrics.Step}: training diverged " +
-                        $"(try a smaller learning rate than {spec!.Optimizer.LearningRate} or a wider dtype than {spec.DType}).");
                 if (steps >= spec!.Steps) state = JobState.Finished;
                 log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
                 if (checkpoints is not null && (schedule!.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
@@ -167,6 +164,11 @@ public sealed class CoordinatorGrain(
                     log.LogError(e, "Job {Job} could not recover", Name);
                     throw new InvalidOperationException(error, e);
                 }
+            }
+            catch (BadBatchException e)
+            {
+                log.LogWarning("Job {Job}: {Problem}", Name, e.Message);   // the job stays at this step, unchanged
+                throw;
             }
             catch (Exception e)
             {
@@ -214,6 +216,8 @@ public sealed class CoordinatorGrain(
             {
                 using var scope = NewDisposeScope();
                 var batch = data.Get(steps);
+                BadBatchException.ThrowIfNotFinite(batch.Features, "features", steps);
+                BadBatchException.ThrowIfNotFinite(batch.Targets, "targets", steps);
                 targets = batch.Targets.DetachFromDisposeScope();        // (B, N, D_out), kept for the loss
                 var x = model.Forward(batch.Features);                    // (B, N, D_in)
                 return workers.Select(w => w.Transport.Pack(x.narrow(1, w.Groups.First, w.Groups.Count))).ToArray();
@@ -228,8 +232,18 @@ public sealed class CoordinatorGrain(
                 using var scope = NewDisposeScope();
                 var y = Gather(ys);                                       // (B, N, D_out)
                 var (value, dY) = MseLoss.Compute(y, targets!);
+                if (!double.IsFinite(value)) return (value, Array.Empty<TensorPayload>());
                 return (value, workers.Select(w => w.Transport.Pack(dY.narrow(1, w.Groups.First, w.Groups.Count))).ToArray());
             });
+            if (!double.IsFinite(loss))
+            {
+                // Reject before any backward: drop what the forward kept, so no parameter changes.
+                await Task.WhenAll(workers.Select(w => w.Grain.DiscardAsync()));
+                await Cpu.RunAsync(model.Discard);
+                throw new BadBatchException($"batch {steps} is rejected: its loss is {loss} (finite inputs: the model diverged or " +
+                    $"overflowed; try a smaller learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); " +
+                    "the model is unchanged.");
+            }
             double lossMs = timer.Lap();
 
             var dXs = await ExchangeAsync(dYs, (worker, dY) => worker.BackwardAsync(dY));

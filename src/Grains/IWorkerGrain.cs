@@ -21,6 +21,9 @@ public interface IWorkerGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<TensorPayload> BackwardAsync(TensorPayload dY);
 
+    /// <summary>Drops the activations the last forward kept (its step was rejected); the weights stay unchanged.</summary>
+    Task DiscardAsync();
+
     /// <summary>Writes the shard's weights and AdamW state into the pending checkpoint of <paramref name="ticket"/>.</summary>
     [ResponseTimeout("00:10:00")]
     Task<ShardFile> CheckpointAsync(CheckpointTicket ticket);

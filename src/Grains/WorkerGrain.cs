@@ -61,6 +61,8 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
         });
     }
 
+    public Task DiscardAsync() => shard is { } current ? executor.RunAsync(current.Discard) : Task.CompletedTask;
+
     public async Task<ShardFile> CheckpointAsync(CheckpointTicket ticket)
     {
         var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");

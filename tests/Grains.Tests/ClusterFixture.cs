@@ -72,3 +72,13 @@ public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
 {
     public const string Name = "cluster";
 }
+
+/// <summary>
+/// A cluster for tests that count process-wide state (live tensors): xunit runs this collection alone, after the
+/// parallel ones, so no other test's tensors come and go meanwhile.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IsolatedClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "isolated cluster";
+}

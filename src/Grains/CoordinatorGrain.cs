@@ -17,7 +17,7 @@ namespace Orchestrator.Grains;
 ///   2. workers run the grouped MLP forward concurrently; gather y (B, N, D_out)
 ///   3. loss and dY = 2 (y - target) / numel; scatter dY[:, groups_w, :]
 ///   4. workers run backward + AdamW and return dX slices; gather dX, trunk backward + AdamW
-/// The trunk, the data and the loss live on this silo's CPU executor; tensors reach workers of this silo by
+/// The trunk, the data and the loss live on this silo's first GPU (its CPU when it has none); tensors reach workers of this silo by
 /// reference and workers elsewhere in the Orleans message.
 /// </summary>
 [KeepAlive]
@@ -28,7 +28,8 @@ public sealed class CoordinatorGrain(
     ISiloMetadataCache metadata,
     ILogger<CoordinatorGrain> log) : Grain, ICoordinatorGrain
 {
-    const string TrunkDevice = "cpu";
+    /// <summary>Where the trunk, the loss and the gathers run: chosen when the job is built.</summary>
+    string trunkDevice = "cpu";
 
     sealed record Worker(IWorkerGrain Grain, WorkerInfo Info, GroupRange Groups, ITensorTransport Transport);
 
@@ -49,7 +50,12 @@ public sealed class CoordinatorGrain(
     string? error;
 
     string Name => this.GetPrimaryKeyString();
-    DeviceExecutor Cpu => executors.For(TrunkDevice);
+    DeviceExecutor TrunkExecutor => executors.For(trunkDevice);
+
+    /// <summary>This silo's first GPU if it advertises one, else its CPU.</summary>
+    string LocalTrunkDevice() =>
+        ClusterDevices.Discover(membership, metadata).Where(d => d.Silo == transports.SiloName).Select(d => d.Device)
+            .FirstOrDefault(d => d.StartsWith("cuda:", StringComparison.Ordinal)) ?? "cpu";
 
     public async Task<JobStatus> StartAsync(JobSpec newSpec, bool resume = false)
     {
@@ -78,14 +84,16 @@ public sealed class CoordinatorGrain(
     async Task BuildAsync(JobSpec job, Checkpoint? restore, IReadOnlySet<string> excluded)
     {
         var planned = Plan(job, excluded);
+        trunkDevice = LocalTrunkDevice();
         try
         {
-            (trunk, source) = await Cpu.RunAsync(() =>
+            var device = TrunkExecutor.TorchDevice;
+            (trunk, source) = await TrunkExecutor.RunAsync(() =>
             {
                 var data = BatchSources.Create(job);   // reads and checks data files before any worker is built
                 var model = restore is null
-                    ? new Trunk(job.Shape, job.Seed, DTypes.Parse(job.DType), CPU, job.Optimizer)
-                    : restore.CreateTrunk(CPU);
+                    ? new Trunk(job.Shape, job.Seed, DTypes.Parse(job.DType), device, job.Optimizer)
+                    : restore.CreateTrunk(device);
                 return (model, data);
             });
             workers = planned;
@@ -212,14 +220,15 @@ public sealed class CoordinatorGrain(
         Tensor? targets = null;
         try
         {
-            var xs = await Cpu.RunAsync(() =>
+            var xs = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 var batch = data.Get(steps);
                 BadBatchException.ThrowIfNotFinite(batch.Features, "features", steps);
                 BadBatchException.ThrowIfNotFinite(batch.Targets, "targets", steps);
-                targets = batch.Targets.DetachFromDisposeScope();        // (B, N, D_out), kept for the loss
-                var x = model.Forward(batch.Features);                    // (B, N, D_in)
+                var device = model.Weight.device;
+                targets = batch.Targets.to(device).DetachFromDisposeScope();   // (B, N, D_out), kept for the loss
+                var x = model.Forward(batch.Features.to(device));              // (B, N, D_in)
                 return workers.Select(w => w.Transport.Pack(x.narrow(1, w.Groups.First, w.Groups.Count))).ToArray();
             });
             double trunkForward = timer.Lap();
@@ -227,7 +236,7 @@ public sealed class CoordinatorGrain(
             var ys = await ExchangeAsync(xs, (worker, x) => worker.ForwardAsync(x));
             double towerForward = timer.Lap();
 
-            var (loss, dYs) = await Cpu.RunAsync(() =>
+            var (loss, dYs) = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 var y = Gather(ys);                                       // (B, N, D_out)
@@ -239,7 +248,7 @@ public sealed class CoordinatorGrain(
             {
                 // Reject before any backward: drop what the forward kept, so no parameter changes.
                 await Task.WhenAll(workers.Select(w => w.Grain.DiscardAsync()));
-                await Cpu.RunAsync(model.Discard);
+                await TrunkExecutor.RunAsync(model.Discard);
                 throw new BadBatchException($"batch {steps} is rejected: its loss is {loss} (finite inputs: the model diverged or " +
                     $"overflowed; try a smaller learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); " +
                     "the model is unchanged.");
@@ -249,7 +258,7 @@ public sealed class CoordinatorGrain(
             var dXs = await ExchangeAsync(dYs, (worker, dY) => worker.BackwardAsync(dY));
             double towerBackward = timer.Lap();
 
-            await Cpu.RunAsync(() =>
+            await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 model.Backward(Gather(dXs));                              // dX (B, N, D_in)
@@ -288,9 +297,9 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    /// <summary>The workers' slices side by side along the group dimension, on the trunk's device (CPU executor only).</summary>
+    /// <summary>The workers' slices side by side along the group dimension, on the trunk's device (its executor only).</summary>
     Tensor Gather(TensorPayload[] slices) =>
-        cat(slices.Select(p => transports.For(p).Unpack(p, Cpu.TorchDevice)).ToArray(), 1);
+        cat(slices.Select(p => transports.For(p).Unpack(p, TrunkExecutor.TorchDevice)).ToArray(), 1);
 
     public async Task<long> CheckpointAsync()
     {
@@ -309,7 +318,7 @@ public sealed class CoordinatorGrain(
         var (store, job, model) = (checkpoints!, spec!, trunk!);
         using var pending = await Task.Run(() => store.Begin(job, steps, model.Optimizer!.StepCount));
         var shards = await Task.WhenAll(workers.Select(w => w.Grain.CheckpointAsync(pending.Ticket)));
-        using var trunkState = await Cpu.RunAsync(() => ShardState.Export(model));
+        using var trunkState = await TrunkExecutor.RunAsync(() => ShardState.Export(model));
         await Task.Run(() =>
         {
             pending.Commit(pending.WriteTrunk(trunkState), shards);
@@ -329,7 +338,7 @@ public sealed class CoordinatorGrain(
         var model = trunk ?? throw new InvalidOperationException($"job '{Name}' is {state}; it has no parameters.");
         var exports = await Task.WhenAll(workers.Select(w => w.Grain.ExportAsync()));
         var message = transports.Message;
-        return await Cpu.RunAsync(() =>
+        return await TrunkExecutor.RunAsync(() =>
         {
             using var scope = NewDisposeScope();
             Tensor Towers(string name) => cat(exports.Select(e => message.Unpack(e[name], CPU)).ToArray(), 0);
@@ -371,7 +380,7 @@ public sealed class CoordinatorGrain(
         (workers, trunk, source) = ([], null, null);
         await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync()));
         if (oldTrunk is not null || oldSource is not null)
-            await Cpu.RunAsync(() =>
+            await TrunkExecutor.RunAsync(() =>
             {
                 oldTrunk?.Dispose();
                 oldSource?.Dispose();

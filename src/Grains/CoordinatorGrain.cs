@@ -92,7 +92,7 @@ public sealed class CoordinatorGrain(
             {
                 var data = BatchSources.Create(job);   // reads and checks data files before any worker is built
                 var model = restore is null
-                    ? new Trunk(job.Shape, job.Seed, DTypes.Parse(job.DType), device, job.Optimizer)
+                    ? new Trunk(job.Shape, job.Seed, Kernels.DTypeNames.Parse(job.DType), device, job.Optimizer)
                     : restore.CreateTrunk(device);
                 return (model, data);
             });

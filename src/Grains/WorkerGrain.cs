@@ -35,7 +35,7 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
         await ReleaseShard();
         shard = await executor.RunAsync(() => setup.RestoreStep is { } step
             ? new CheckpointStore(spec.Checkpoint.Directory!).Open(spec.Name, step).CreateTowers(setup.Groups, executor.TorchDevice)
-            : new TowerShard(spec.Shape, setup.Groups, spec.Seed, DTypes.Parse(spec.DType), executor.TorchDevice, spec.Optimizer));
+            : new TowerShard(spec.Shape, setup.Groups, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), executor.TorchDevice, spec.Optimizer));
         log.LogInformation("Worker {Worker} on {Silo}/{Device} holds groups {Groups} of job {Job}",
             key.ToString(), key.Silo, key.Device, setup.Groups.ToString(), key.Job);
     }

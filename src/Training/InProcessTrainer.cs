@@ -20,7 +20,7 @@ public sealed partial class InProcessTrainer : IDisposable
     {
         this.spec = spec.Validate();
         device ??= CPU;
-        var dtype = DTypes.Parse(spec.DType);
+        var dtype = Kernels.DTypeNames.Parse(spec.DType);
         source = BatchSources.Create(spec);
         Trunk = new Trunk(spec.Shape, spec.Seed, dtype, device, spec.Optimizer);
         Towers = new TowerShard(spec.Shape, new GroupRange(0, spec.Shape.Groups), spec.Seed, dtype, device, spec.Optimizer);

@@ -93,7 +93,7 @@ public sealed partial record JobSpec
         Positive(Shape.Hidden, "Shape.Hidden");
         Positive(Shape.Output, "Shape.Output");
         Positive(BatchSize, nameof(BatchSize));
-        if (!DTypes.TryParse(DType, out _))
+        if (!Kernels.DTypeNames.TryParse(DType, out _))
             throw new JobSpecException(nameof(DType), $"unknown dtype '{DType}'; use float64, float32, float16 or bfloat16.");
         if (!(Optimizer.LearningRate > 0) || !double.IsFinite(Optimizer.LearningRate))
             throw new JobSpecException("Optimizer.LearningRate", $"must be a positive number; got {Optimizer.LearningRate}.");
@@ -119,7 +119,7 @@ public sealed partial record JobSpec
         for (int i = 0; i < Devices.Count; i++)
         {
             string device = Devices[i].Contains('/') ? Devices[i][(Devices[i].LastIndexOf('/') + 1)..] : Devices[i];
-            if (!DTypes.IsDeviceName(device))
+            if (!Kernels.Devices.IsName(device))
                 throw new JobSpecException($"Devices[{i}]", $"'{Devices[i]}' is not a device; use 'cpu', 'cuda:N' or 'SILO/cuda:N'.");
         }
         Positive(WorkersPerDevice, nameof(WorkersPerDevice));
@@ -138,7 +138,7 @@ public sealed partial record JobSpec
     /// </summary>
     public string? ModelDifference(JobSpec other) =>
         Shape != other.Shape ? nameof(Shape)
-        : DTypes.Parse(DType) != DTypes.Parse(other.DType) ? nameof(DType)
+        : Kernels.DTypeNames.Parse(DType) != Kernels.DTypeNames.Parse(other.DType) ? nameof(DType)
         : Seed != other.Seed ? nameof(Seed)
         : Data != other.Data ? nameof(Data)
         : BatchSize != other.BatchSize ? nameof(BatchSize)
@@ -147,7 +147,7 @@ public sealed partial record JobSpec
 
     /// <summary>Bytes of the largest activation one worker exchanges per message when it holds <paramref name="groups"/> groups.</summary>
     public long SliceBytes(int groups) =>
-        (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * DTypes.ElementSize(DTypes.Parse(DType));
+        (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * Kernels.DTypeNames.ElementSize(Kernels.DTypeNames.Parse(DType));
 
     static void Positive(int value, string field)
     {

@@ -63,7 +63,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
         ];
         foreach (var tensor in tensors)
         {
-            Assert.Equal(tensor.numel() * Training.DTypes.ElementSize(dtype), message.Pack(tensor).Data!.LongLength);   // bf16 stays 2 bytes
+            Assert.Equal(tensor.numel() * Kernels.DTypeNames.ElementSize(dtype), message.Pack(tensor).Data!.LongLength);   // bf16 stays 2 bytes
             // Primary relays to Secondary_1 through the transport; the echo comes back the same way.
             Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/0", p, forceLocal: false, choice: transport)),
                 $"{dtype} ({string.Join(", ", tensor.shape)}) over {transport}");

@@ -106,7 +106,7 @@ public static class OrchestratorHosting
         if (devices.Count == 0) throw new ArgumentException("a silo must own at least one device ('cpu' or 'cuda:N').");
         foreach (var device in devices)
         {
-            if (!DTypes.IsDeviceName(device))
+            if (!Kernels.Devices.IsName(device))
                 throw new ArgumentException($"device '{device}' is not 'cpu' or 'cuda:N'.");
             if (device.StartsWith("cuda:", StringComparison.Ordinal) && int.Parse(device[5..]) >= TorchSharp.torch.cuda.device_count())
                 throw new ArgumentException($"device '{device}' does not exist here: this host has {TorchSharp.torch.cuda.device_count()} CUDA devices.");

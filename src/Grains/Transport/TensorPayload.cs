@@ -75,5 +75,5 @@ public sealed class TensorPayload : IDisposable
     /// <summary>Releases a local tensor nobody took (a failed call).</summary>
     public void Dispose() => Interlocked.Exchange(ref local, null)?.Dispose();
 
-    static long ByteCount(ScalarType dtype, long[] shape) => checked(shape.Aggregate(1L, (a, b) => a * b) * DTypes.ElementSize(dtype));
+    static long ByteCount(ScalarType dtype, long[] shape) => checked(shape.Aggregate(1L, (a, b) => a * b) * Kernels.DTypeNames.ElementSize(dtype));
 }

@@ -72,7 +72,7 @@ public sealed partial record CheckpointManifest
         try { Job.Validate(); }
         catch (JobSpecException e) { throw Bad($"the job spec is invalid: {e.Message}"); }
         if (Step < 0 || OptimizerStep < 0) throw Bad($"negative step ({Step}) or optimizer step ({OptimizerStep}).");
-        if (!DTypes.TryParse(DType, out var dtype) || dtype != DTypes.Parse(Job.DType))
+        if (!Kernels.DTypeNames.TryParse(DType, out var dtype) || dtype != Kernels.DTypeNames.Parse(Job.DType))
             throw Bad($"dtype '{DType}' is not the job's dtype '{Job.DType}'.");
         CheckFile(Trunk, Bad);
         int next = 0;

@@ -49,7 +49,7 @@ public static class SafeTensors
         foreach (var (name, t) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             var data = t.detach().cpu().contiguous();
-            long length = data.numel() * DTypes.ElementSize(data.dtype);
+            long length = data.numel() * Kernels.DTypeNames.ElementSize(data.dtype);
             header[name] = new { dtype = CodeOf(data.dtype), shape = data.shape, data_offsets = new[] { offset, offset + length } };
             blobs.Add(data);
             offset += length;
@@ -187,7 +187,7 @@ public static class SafeTensors
         try
         {
             // libtorch computes strides from the sizes as if no size were 0, so those must not overflow either.
-            long span = checked(shape.Aggregate(1L, (a, b) => a * Math.Max(b, 1)) * DTypes.ElementSize(dtype));
+            long span = checked(shape.Aggregate(1L, (a, b) => a * Math.Max(b, 1)) * Kernels.DTypeNames.ElementSize(dtype));
             expected = shape.Contains(0) ? 0 : span;
         }
         catch (OverflowException)

@@ -2,8 +2,9 @@
 # The GPU suite: unpack the package made by deploy/package.sh on a GPU host and run the kernel
 # correctness check and the benchmarks; logs and tables go to $OUT (default ./gpu-results).
 #
-#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: check bench bench-fp16 train (default: check bench)
+#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: check bench bench-fp16 train checkpoint transport (default: check bench)
 set -uo pipefail
+repo=$(pwd)
 package=$(realpath "${1:-.carry/orchestrator-linux-x64.tar.xz}")
 shift || true
 steps=${*:-check bench}
@@ -20,8 +21,10 @@ date -u +%Y-%m-%dT%H:%MZ | tee -a "$out/device.txt"
 status=0
 run() {
   local name=$1; shift
-  echo "=== $name: orchestrator $*"
-  ./with-system-torch ./orchestrator "$@" > >(tee "$out/$name.log") 2>&1 || { echo "=== $name FAILED"; status=1; }
+  local program=(./with-system-torch ./orchestrator)
+  [ "$1" = python3 ] && program=()
+  echo "=== $name: ${program[*]} $*"
+  "${program[@]}" "$@" > >(tee "$out/$name.log") 2>&1 || { echo "=== $name FAILED"; status=1; }
 }
 for step in $steps; do
   case $step in
@@ -30,6 +33,17 @@ for step in $steps; do
                 run bench-bf16-repeat bench --json "$out/bench-bf16-repeat.json" ;;
     bench-fp16) run bench-fp16 bench --dtype f16 --json "$out/bench-fp16.json" ;;
     train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;
+    checkpoint) # checkpoints written on the GPU, then read the way PyTorch users will
+                for dtype in bfloat16 float32; do
+                  run "checkpoint-$dtype" train --name "ckpt-$dtype" --dtype "$dtype" --local-devices cuda:0 --devices cuda:0 \
+                    --steps 40 --checkpoint-dir "$work/ckpt" --checkpoint-every 20
+                  run "verify-$dtype" python3 "$repo/tools/verify_checkpoint.py" "$work/ckpt/ckpt-$dtype/step-000000040"
+                done ;;
+    transport)  # two silos sharing the GPU; the remote worker over Orleans messages, then over the data channel
+                for transport in message channel; do
+                  run "transport-$transport" train --name "t-$transport" --local-silos 2 --local-devices cuda:0 --devices cuda:0 \
+                    --transport "$transport" --groups 12 --features 256 --input 256 --hidden 512 --output 256 --batch-size 2048 --steps 60
+                done ;;
     *) echo "unknown step $step"; status=1 ;;
   esac
 done

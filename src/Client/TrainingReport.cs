@@ -6,14 +6,18 @@ using static TorchSharp.torch.utils.tensorboard;
 
 namespace Orchestrator.Client;
 
-/// <summary>Per-step metrics of a run: the live line's text, TensorBoard scalars and the final summary.</summary>
-public sealed class TrainingReport(JobSpec spec, string? logDir)
+/// <summary>
+/// Per-step metrics of a run that starts at step <paramref name="firstStep"/> (0, or the step a resumed job continues
+/// from): the live line's text, TensorBoard scalars and the final summary.
+/// </summary>
+public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep = 0)
 {
     readonly List<StepMetrics> steps = [];
     readonly SummaryWriter? tensorboard = logDir is null ? null : SummaryWriter(logDir);   // writes each event straight to its file
     readonly PhaseTimer wall = new();
 
     public IReadOnlyList<StepMetrics> Steps => steps;
+    public long FirstStep => firstStep;
 
     public void Add(StepMetrics metrics)
     {
@@ -29,8 +33,9 @@ public sealed class TrainingReport(JobSpec spec, string? logDir)
         var last = steps[^1];
         var recent = steps.TakeLast(20).ToList();
         double msPerStep = recent.Average(s => s.TotalMs);
-        var eta = TimeSpan.FromMilliseconds(msPerStep * (spec.Steps - steps.Count));
-        return $"step {steps.Count}/{spec.Steps}  loss {last.Loss:G4}  {recent.Average(s => s.SamplesPerSecond):N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
+        long done = last.Step + 1;   // not a count: a recovered job repeats the steps since its checkpoint
+        var eta = TimeSpan.FromMilliseconds(msPerStep * (spec.Steps - done));
+        return $"step {done}/{spec.Steps}  loss {last.Loss:G4}  {recent.Average(s => s.SamplesPerSecond):N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
     }
 
     public Panel Summary(JobStatus status)
@@ -40,7 +45,9 @@ public sealed class TrainingReport(JobSpec spec, string? logDir)
         Row("workers", string.Join("\n", status.Workers.Select(w =>
             $"{w.Silo}/{w.Device}  groups [{w.FirstGroup}, {w.FirstGroup + w.GroupCount})  {w.Transport}")));
         Row("coordinator", status.CoordinatorSilo);
-        Row("steps", $"{steps.Count} of {spec.Steps}");
+        Row("steps", $"{status.StepsDone} of {spec.Steps}" + (firstStep > 0 ? $" (resumed at step {firstStep})" : ""));
+        if (status.Recoveries > 0) Row("recoveries", $"{status.Recoveries}: lost workers were replaced and training went on from the last checkpoint");
+        if (status.LastCheckpointStep is { } saved) Row("checkpoint", $"step {saved} in {spec.Checkpoint.Directory}");
         if (steps.Count > 0)
         {
             Row("loss", $"{steps[0].Loss:G5} -> {steps[^1].Loss:G5} ({steps[0].Loss / steps[^1].Loss:F1}x lower)");

@@ -3,6 +3,7 @@ using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
 using Orchestrator.Training;
+using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using TorchSharp;
@@ -16,7 +17,7 @@ namespace Orchestrator.Grains;
 ///   2. workers run the grouped MLP forward concurrently; gather y (B, N, D_out)
 ///   3. loss and dY = 2 (y - target) / numel; scatter dY[:, groups_w, :]
 ///   4. workers run backward + AdamW and return dX slices; gather dX, trunk backward + AdamW
-/// The trunk, the data and the loss live on this silo's CPU executor; tensors reach workers of this silo by
+/// The trunk, the data and the loss live on this silo's first GPU (its CPU when it has none); tensors reach workers of this silo by
 /// reference and workers elsewhere in the Orleans message.
 /// </summary>
 [KeepAlive]
@@ -27,11 +28,19 @@ public sealed class CoordinatorGrain(
     ISiloMetadataCache metadata,
     ILogger<CoordinatorGrain> log) : Grain, ICoordinatorGrain
 {
-    const string TrunkDevice = "cpu";
+    /// <summary>Where the trunk, the loss and the gathers run: chosen when the job is built.</summary>
+    string trunkDevice = "cpu";
 
     sealed record Worker(IWorkerGrain Grain, WorkerInfo Info, GroupRange Groups, ITensorTransport Transport);
 
     JobSpec? spec;
+    CheckpointStore? checkpoints;
+    CheckpointSchedule? schedule;
+    long? lastCheckpoint;
+    /// <summary>Silos whose workers were lost; never used again by this job.</summary>
+    readonly HashSet<string> excludedSilos = [];
+    int recoveries;
+    const int MaxRecoveries = 8;
     Trunk? trunk;
     IBatchSource? source;
     Worker[] workers = [];
@@ -41,9 +50,14 @@ public sealed class CoordinatorGrain(
     string? error;
 
     string Name => this.GetPrimaryKeyString();
-    DeviceExecutor Cpu => executors.For(TrunkDevice);
+    DeviceExecutor TrunkExecutor => executors.For(trunkDevice);
 
-    public async Task<JobStatus> StartAsync(JobSpec newSpec)
+    /// <summary>This silo's first GPU if it advertises one, else its CPU.</summary>
+    string LocalTrunkDevice() =>
+        ClusterDevices.Discover(membership, metadata).Where(d => d.Silo == transports.SiloName).Select(d => d.Device)
+            .FirstOrDefault(d => d.StartsWith("cuda:", StringComparison.Ordinal)) ?? "cpu";
+
+    public async Task<JobStatus> StartAsync(JobSpec newSpec, bool resume = false)
     {
         newSpec.Validate();
         if (newSpec.Name != Name)
@@ -51,33 +65,66 @@ public sealed class CoordinatorGrain(
         if (state == JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is already running; stop it before starting it again.");
         await ReleaseAsync();
-        var planned = Plan(newSpec);
-        try
-        {
-            (trunk, source) = await Cpu.RunAsync(() =>
-            {
-                var data = BatchSources.Create(newSpec);   // reads and checks data files before any worker is built
-                return (new Trunk(newSpec.Shape, newSpec.Seed, DTypes.Parse(newSpec.DType), CPU, newSpec.Optimizer), data);
-            });
-            workers = planned;
-            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(newSpec, w.Groups.First, w.Groups.Count))));
-        }
-        catch
-        {
-            await ReleaseAsync();
-            throw;
-        }
-        (spec, state, steps, lastLoss, error) = (newSpec, JobState.Running, 0, null, null);
+        var store = newSpec.Checkpoint.Directory is { } root ? new CheckpointStore(root) : null;
+        var restore = resume ? await Task.Run(() => LatestCheckpoint(newSpec, store)) : null;
+        await BuildAsync(newSpec, restore, excluded: new HashSet<string>());
+        (spec, state, steps, lastLoss, error) = (newSpec, JobState.Running, restore?.Manifest.Step ?? 0, null, null);
+        (checkpoints, schedule, lastCheckpoint) = (store, new CheckpointSchedule(newSpec.Checkpoint.EverySteps), restore?.Manifest.Step);
+        if (steps >= newSpec.Steps) state = JobState.Finished;
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).AddJobAsync(Name);
         log.LogInformation("Job {Job} started on {Silo} with {Workers} workers: {Assignment}", Name, transports.SiloName, workers.Length,
             string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups} ({w.Transport.Kind})")));
         return Status();
     }
 
-    /// <summary>Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots.</summary>
-    Worker[] Plan(JobSpec job)
+    /// <summary>
+    /// Reads the data, builds the trunk and every worker, from the seed or from <paramref name="restore"/>, on the
+    /// devices of the active silos not in <paramref name="excluded"/>. Nothing is left behind when it throws.
+    /// </summary>
+    async Task BuildAsync(JobSpec job, Checkpoint? restore, IReadOnlySet<string> excluded)
     {
-        var available = ClusterDevices.Discover(membership, metadata);
+        var planned = Plan(job, excluded);
+        trunkDevice = LocalTrunkDevice();
+        try
+        {
+            var device = TrunkExecutor.TorchDevice;
+            (trunk, source) = await TrunkExecutor.RunAsync(() =>
+            {
+                var data = BatchSources.Create(job);   // reads and checks data files before any worker is built
+                var model = restore is null
+                    ? new Trunk(job.Shape, job.Seed, Kernels.DTypeNames.Parse(job.DType), device, job.Optimizer)
+                    : restore.CreateTrunk(device);
+                return (model, data);
+            });
+            workers = planned;
+            long? restoreStep = restore?.Manifest.Step;
+            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(job, w.Groups.First, w.Groups.Count, restoreStep))));
+        }
+        catch
+        {
+            await ReleaseAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The job's latest checkpoint, checked to train the same model as <paramref name="job"/>.</summary>
+    Checkpoint LatestCheckpoint(JobSpec job, CheckpointStore? store)
+    {
+        if (store is null)
+            throw new JobSpecException("Checkpoint.Directory", "is required to resume a job.");
+        if (store.LatestStep(Name) is null)
+            throw new InvalidOperationException($"job '{Name}' has no checkpoint under '{store.JobDirectory(Name)}' to resume from.");
+        var checkpoint = store.Open(Name);
+        if (checkpoint.Manifest.Job.ModelDifference(job) is { } field)
+            throw new JobSpecException(field, $"differs from the checkpoint at step {checkpoint.Manifest.Step}, which trains another model; " +
+                                              "resume with the spec it was saved with (only Steps, Devices, Transport and Checkpoint may change).");
+        return checkpoint;
+    }
+
+    /// <summary>Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots.</summary>
+    Worker[] Plan(JobSpec job, IReadOnlySet<string> excluded)
+    {
+        var available = ClusterDevices.Discover(membership, metadata).Where(d => !excluded.Contains(d.Silo)).ToArray();
         var chosen = ClusterDevices.Select(available, job.Devices);
         if (chosen.Length == 0)
             throw new JobSpecException(nameof(JobSpec.Devices),
@@ -86,7 +133,7 @@ public sealed class CoordinatorGrain(
         return ShardAssignment.Assign(job.Shape.Groups, slots.Length).Select((groups, i) =>
         {
             var key = new WorkerKey(slots[i].Silo, slots[i].Device, job.Name, i);
-            var transport = transports.ToSilo(key.Silo);
+            var transport = transports.ToWorker(slots[i], job.SliceBytes(groups.Count), job.Transport);
             if (transport is MessageTensorTransport message)
                 message.CheckFits(job.SliceBytes(groups.Count), $"slice ({job.BatchSize}, {groups.Count}, D) {job.DType} of worker {key}");
             var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, transport.Kind.ToString());
@@ -98,23 +145,73 @@ public sealed class CoordinatorGrain(
     {
         if (state != JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
+        while (true)
+        {
+            try
+            {
+                var metrics = await Step(spec!, trunk!, source!);
+                (steps, lastLoss) = (steps + 1, metrics.Loss);
+                if (steps >= spec!.Steps) state = JobState.Finished;
+                log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
+                if (checkpoints is not null && (schedule!.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
+                    await SaveCheckpoint();
+                return metrics;
+            }
+            catch (WorkersLostException lost) when (recoveries < MaxRecoveries)
+            {
+                // Some workers applied this step's update and others did not: only a checkpoint is consistent again.
+                log.LogWarning(lost, "Job {Job} lost workers on {Silos} at step {Step}; restoring from the last checkpoint", Name,
+                    string.Join(", ", lost.Silos), steps);
+                try
+                {
+                    await RecoverAsync(lost.Silos);
+                }
+                catch (Exception e)
+                {
+                    (state, error) = (JobState.Failed, $"lost workers on {string.Join(", ", lost.Silos)} and could not recover: {e.Message}");
+                    log.LogError(e, "Job {Job} could not recover", Name);
+                    throw new InvalidOperationException(error, e);
+                }
+            }
+            catch (BadBatchException e)
+            {
+                log.LogWarning("Job {Job}: {Problem}", Name, e.Message);   // the job stays at this step, unchanged
+                throw;
+            }
+            catch (Exception e)
+            {
+                (state, error) = (JobState.Failed, e.Message);
+                log.LogError(e, "Job {Job} failed at step {Step}", Name, steps);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the job without the lost silos: every shard and the trunk from the last checkpoint (or from the seed
+    /// when there is none yet), the groups spread over the devices left. Training continues at the checkpoint's step,
+    /// and since batch i depends only on i, the result equals a run that was never interrupted.
+    /// </summary>
+    async Task RecoverAsync(IReadOnlyCollection<string> lostSilos)
+    {
+        var job = spec!;
+        excludedSilos.UnionWith(lostSilos);
+        var survivors = workers.Where(w => !excludedSilos.Contains(w.Info.Silo)).ToArray();
+        workers = survivors;
         try
         {
-            var metrics = await Step(spec!, trunk!, source!);
-            (steps, lastLoss) = (steps + 1, metrics.Loss);
-            if (!double.IsFinite(metrics.Loss))
-                throw new InvalidOperationException($"the loss is {metrics.Loss} at step {metrics.Step}: training diverged " +
-                    $"(try a smaller learning rate than {spec!.Optimizer.LearningRate} or a wider dtype than {spec.DType}).");
-            if (steps >= spec!.Steps) state = JobState.Finished;
-            log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
-            return metrics;
+            await ReleaseAsync();
         }
-        catch (Exception e)
+        catch (Exception e)   // a worker may die while we stop it; its silo's membership will catch up
         {
-            (state, error) = (JobState.Failed, e.Message);
-            log.LogError(e, "Job {Job} failed at step {Step}", Name, steps);
-            throw;
+            log.LogWarning(e, "Job {Job}: could not stop every surviving worker before recovering", Name);
         }
+        var restore = checkpoints?.LatestStep(Name) is not null ? await Task.Run(() => checkpoints.Open(Name)) : null;
+        await BuildAsync(job, restore, excludedSilos);
+        (steps, lastCheckpoint) = (restore?.Manifest.Step ?? 0, restore?.Manifest.Step);
+        recoveries++;
+        log.LogInformation("Job {Job} recovered at step {Step} with {Workers} workers: {Assignment}", Name, steps, workers.Length,
+            string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups}")));
     }
 
     async Task<StepMetrics> Step(JobSpec job, Trunk model, IBatchSource data)
@@ -123,12 +220,15 @@ public sealed class CoordinatorGrain(
         Tensor? targets = null;
         try
         {
-            var xs = await Cpu.RunAsync(() =>
+            var xs = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 var batch = data.Get(steps);
-                targets = batch.Targets.DetachFromDisposeScope();        // (B, N, D_out), kept for the loss
-                var x = model.Forward(batch.Features);                    // (B, N, D_in)
+                BadBatchException.ThrowIfNotFinite(batch.Features, "features", steps);
+                BadBatchException.ThrowIfNotFinite(batch.Targets, "targets", steps);
+                var device = model.Weight.device;
+                targets = batch.Targets.to(device).DetachFromDisposeScope();   // (B, N, D_out), kept for the loss
+                var x = model.Forward(batch.Features.to(device));              // (B, N, D_in)
                 return workers.Select(w => w.Transport.Pack(x.narrow(1, w.Groups.First, w.Groups.Count))).ToArray();
             });
             double trunkForward = timer.Lap();
@@ -136,19 +236,29 @@ public sealed class CoordinatorGrain(
             var ys = await ExchangeAsync(xs, (worker, x) => worker.ForwardAsync(x));
             double towerForward = timer.Lap();
 
-            var (loss, dYs) = await Cpu.RunAsync(() =>
+            var (loss, dYs) = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 var y = Gather(ys);                                       // (B, N, D_out)
                 var (value, dY) = MseLoss.Compute(y, targets!);
+                if (!double.IsFinite(value)) return (value, Array.Empty<TensorPayload>());
                 return (value, workers.Select(w => w.Transport.Pack(dY.narrow(1, w.Groups.First, w.Groups.Count))).ToArray());
             });
+            if (!double.IsFinite(loss))
+            {
+                // Reject before any backward: drop what the forward kept, so no parameter changes.
+                await Task.WhenAll(workers.Select(w => w.Grain.DiscardAsync()));
+                await TrunkExecutor.RunAsync(model.Discard);
+                throw new BadBatchException($"batch {steps} is rejected: its loss is {loss} (finite inputs: the model diverged or " +
+                    $"overflowed; try a smaller learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); " +
+                    "the model is unchanged.");
+            }
             double lossMs = timer.Lap();
 
             var dXs = await ExchangeAsync(dYs, (worker, dY) => worker.BackwardAsync(dY));
             double towerBackward = timer.Lap();
 
-            await Cpu.RunAsync(() =>
+            await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 model.Backward(Gather(dXs));                              // dX (B, N, D_in)
@@ -164,7 +274,8 @@ public sealed class CoordinatorGrain(
 
     /// <summary>
     /// Calls every worker concurrently with its payload. When a call fails, the payloads nobody unpacked (requests
-    /// and the replies that did arrive) release their tensors before the error propagates.
+    /// and the replies that did arrive) release their tensors before the error propagates; calls that failed because
+    /// their silo is gone become one <see cref="WorkersLostException"/>.
     /// </summary>
     async Task<TensorPayload[]> ExchangeAsync(TensorPayload[] requests, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call)
     {
@@ -173,28 +284,61 @@ public sealed class CoordinatorGrain(
         {
             return await Task.WhenAll(calls);
         }
-        catch
+        catch (Exception e)
         {
             foreach (var request in requests) request.Dispose();
             foreach (var reply in calls.Where(c => c.IsCompletedSuccessfully)) reply.Result.Dispose();
+            var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet();
+            var lost = workers.Where((w, i) => calls[i].IsFaulted
+                    && (WorkersLostException.IsSiloLoss(calls[i].Exception!.InnerException!) || !active.Contains(w.Info.Silo)))
+                .Select(w => w.Info.Silo).Distinct().ToArray();
+            if (lost.Length > 0) throw new WorkersLostException(lost, e);
             throw;
         }
     }
 
-    /// <summary>The workers' slices side by side along the group dimension, on the trunk's device (CPU executor only).</summary>
+    /// <summary>The workers' slices side by side along the group dimension, on the trunk's device (its executor only).</summary>
     Tensor Gather(TensorPayload[] slices) =>
-        cat(slices.Select(p => transports.For(p).Unpack(p, Cpu.TorchDevice)).ToArray(), 1);
+        cat(slices.Select(p => transports.For(p).Unpack(p, TrunkExecutor.TorchDevice)).ToArray(), 1);
+
+    public async Task<long> CheckpointAsync()
+    {
+        if (trunk is null) throw new InvalidOperationException($"job '{Name}' is {state}; there is nothing to checkpoint.");
+        if (checkpoints is null) throw new JobSpecException("Checkpoint.Directory", $"job '{Name}' has no checkpoint directory.");
+        if (lastCheckpoint != steps) await SaveCheckpoint();
+        return steps;
+    }
+
+    /// <summary>
+    /// Every worker writes its shard and this grain the trunk into one pending checkpoint, which becomes visible only
+    /// when all parts are on disk (a crash leaves the previous checkpoint as the latest); then old ones are pruned.
+    /// </summary>
+    async Task SaveCheckpoint()
+    {
+        var (store, job, model) = (checkpoints!, spec!, trunk!);
+        using var pending = await Task.Run(() => store.Begin(job, steps, model.Optimizer!.StepCount));
+        var shards = await Task.WhenAll(workers.Select(w => w.Grain.CheckpointAsync(pending.Ticket)));
+        using var trunkState = await TrunkExecutor.RunAsync(() => ShardState.Export(model));
+        await Task.Run(() =>
+        {
+            pending.Commit(pending.WriteTrunk(trunkState), shards);
+            store.Prune(Name, job.Checkpoint.Keep);
+        });
+        lastCheckpoint = steps;
+        log.LogInformation("Job {Job} checkpointed at step {Step} in {Directory}", Name, steps, store.JobDirectory(Name));
+    }
 
     public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
 
-    JobStatus Status() => new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName);
+    JobStatus Status() =>
+        new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint, recoveries);
 
     public async Task<Dictionary<string, TensorPayload>> GetParametersAsync()
     {
         var model = trunk ?? throw new InvalidOperationException($"job '{Name}' is {state}; it has no parameters.");
         var exports = await Task.WhenAll(workers.Select(w => w.Grain.ExportAsync()));
         var message = transports.Message;
-        return await Cpu.RunAsync(() =>
+        return await TrunkExecutor.RunAsync(() =>
         {
             using var scope = NewDisposeScope();
             Tensor Towers(string name) => cat(exports.Select(e => message.Unpack(e[name], CPU)).ToArray(), 0);
@@ -236,7 +380,7 @@ public sealed class CoordinatorGrain(
         (workers, trunk, source) = ([], null, null);
         await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync()));
         if (oldTrunk is not null || oldSource is not null)
-            await Cpu.RunAsync(() =>
+            await TrunkExecutor.RunAsync(() =>
             {
                 oldTrunk?.Dispose();
                 oldSource?.Dispose();

@@ -12,14 +12,20 @@ public interface ICoordinatorGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Validates the spec, reads its data, finds the cluster's devices, assigns contiguous group ranges and builds
-    /// every worker. Throws before any training when the spec, the data or the cluster cannot run the job.
+    /// every worker. Throws before any training when the spec, the data or the cluster cannot run the job. With
+    /// <paramref name="resume"/>, the trunk and every shard come from the job's latest checkpoint (under
+    /// spec.Checkpoint.Directory, written by any number of workers) and training continues at its step.
     /// </summary>
     [ResponseTimeout("00:10:00")]
-    Task<JobStatus> StartAsync(JobSpec spec);
+    Task<JobStatus> StartAsync(JobSpec spec, bool resume = false);
 
     /// <summary>One training step over every worker.</summary>
     [ResponseTimeout("00:10:00")]
     Task<StepMetrics> StepAsync();
+
+    /// <summary>Saves a checkpoint now (between steps); returns its step.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<long> CheckpointAsync();
 
     /// <summary>Answers even while a step runs.</summary>
     [AlwaysInterleave]

@@ -1,4 +1,5 @@
 using Orchestrator.Grains.Transport;
+using Orchestrator.Training.Checkpoints;
 
 namespace Orchestrator.Grains;
 
@@ -19,6 +20,13 @@ public interface IWorkerGrain : IGrainWithStringKey
     /// <summary>dY slice (B, count, D_out) -> dX slice (B, count, D_in), after one AdamW step of this shard.</summary>
     [ResponseTimeout("00:10:00")]
     Task<TensorPayload> BackwardAsync(TensorPayload dY);
+
+    /// <summary>Drops the activations the last forward kept (its step was rejected); the weights stay unchanged.</summary>
+    Task DiscardAsync();
+
+    /// <summary>Writes the shard's weights and AdamW state into the pending checkpoint of <paramref name="ticket"/>.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<ShardFile> CheckpointAsync(CheckpointTicket ticket);
 
     /// <summary>Copies of the shard's weights as Inline payloads (any caller, any silo).</summary>
     Task<Dictionary<string, TensorPayload>> ExportAsync();

@@ -22,4 +22,6 @@ public sealed record JobStatus(
     [property: Id(4)] double? LastLoss,
     [property: Id(5)] WorkerInfo[] Workers,
     [property: Id(6)] string? Error,
-    [property: Id(7)] string CoordinatorSilo);
+    [property: Id(7)] string CoordinatorSilo,
+    [property: Id(8)] long? LastCheckpointStep = null,
+    [property: Id(9)] int Recoveries = 0);

@@ -3,6 +3,7 @@ using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
 using Orchestrator.Training;
+using Orchestrator.Training.Checkpoints;
 using Orleans.Placement;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -32,8 +33,9 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
     {
         var spec = setup.Spec.Validate();
         await ReleaseShard();
-        shard = await executor.RunAsync(() => new TowerShard(spec.Shape, setup.Groups, spec.Seed, DTypes.Parse(spec.DType),
-            executor.TorchDevice, spec.Optimizer));
+        shard = await executor.RunAsync(() => setup.RestoreStep is { } step
+            ? new CheckpointStore(spec.Checkpoint.Directory!).Open(spec.Name, step).CreateTowers(setup.Groups, executor.TorchDevice)
+            : new TowerShard(spec.Shape, setup.Groups, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), executor.TorchDevice, spec.Optimizer));
         log.LogInformation("Worker {Worker} on {Silo}/{Device} holds groups {Groups} of job {Job}",
             key.ToString(), key.Silo, key.Device, setup.Groups.ToString(), key.Job);
     }
@@ -57,6 +59,15 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
             var input = transport.Unpack(request, executor.TorchDevice);
             return transport.Pack(compute(current, input));
         });
+    }
+
+    public Task DiscardAsync() => shard is { } current ? executor.RunAsync(current.Discard) : Task.CompletedTask;
+
+    public async Task<ShardFile> CheckpointAsync(CheckpointTicket ticket)
+    {
+        var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+        using var state = await executor.RunAsync(() => ShardState.Export(current));   // CPU copies, taken between steps
+        return await Task.Run(() => ticket.WriteTowers(state));                         // file I/O off the device thread
     }
 
     public Task<Dictionary<string, TensorPayload>> ExportAsync()

@@ -2,9 +2,13 @@ using Orchestrator.Training;
 
 namespace Orchestrator.Grains;
 
-/// <summary>What a worker needs to build its shard: the job and the groups it owns.</summary>
+/// <summary>
+/// What a worker needs to build its shard: the job and the groups it owns, from the job's seed or, when
+/// <see cref="RestoreStep"/> is set, from that checkpoint of the job (whatever sharding wrote it).
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record WorkerSetup([property: Id(0)] JobSpec Spec, [property: Id(1)] int FirstGroup, [property: Id(2)] int GroupCount)
+public sealed record WorkerSetup(
+    [property: Id(0)] JobSpec Spec, [property: Id(1)] int FirstGroup, [property: Id(2)] int GroupCount, [property: Id(3)] long? RestoreStep = null)
 {
     public GroupRange Groups => new(FirstGroup, GroupCount);
 }

@@ -13,11 +13,24 @@ public static class DTypeNames
         ["f64"] = torch.ScalarType.Float64, ["fp64"] = torch.ScalarType.Float64, ["float64"] = torch.ScalarType.Float64, ["double"] = torch.ScalarType.Float64,
     };
 
+    public static bool TryParse(string? name, out torch.ScalarType dtype) => Known.TryGetValue(name?.Trim() ?? "", out dtype);
+
     /// <summary>Parses a dtype name; the error lists what is accepted.</summary>
     public static torch.ScalarType Parse(string name, string what = "dtype") =>
-        Known.TryGetValue(name.Trim(), out var dtype)
+        TryParse(name, out var dtype)
             ? dtype
             : throw new ArgumentException($"{what} '{name}' is not a supported dtype; use one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64).");
+
+    /// <summary>Bytes per element of the dtypes tensors are exchanged and stored in.</summary>
+    public static int ElementSize(torch.ScalarType dtype) => dtype switch
+    {
+        torch.ScalarType.Float64 or torch.ScalarType.Int64 or torch.ScalarType.ComplexFloat32 => 8,
+        torch.ScalarType.Float32 or torch.ScalarType.Int32 => 4,
+        torch.ScalarType.Float16 or torch.ScalarType.BFloat16 or torch.ScalarType.Int16 => 2,
+        torch.ScalarType.Byte or torch.ScalarType.Int8 or torch.ScalarType.Bool => 1,
+        torch.ScalarType.ComplexFloat64 => 16,
+        _ => throw new ArgumentException($"no element size known for {dtype}.", nameof(dtype)),
+    };
 
     /// <summary>The canonical lower-case name (bfloat16, float16, float32, float64).</summary>
     public static string Name(torch.ScalarType dtype) => dtype switch

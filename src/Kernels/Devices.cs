@@ -5,6 +5,11 @@ namespace Orchestrator.Kernels;
 /// <summary>Device names ("cpu", "cuda", "cuda:1") to TorchSharp devices, with errors a user can act on.</summary>
 public static class Devices
 {
+    /// <summary>"cpu" or "cuda:N" (N >= 0, no sign or leading zeros): the device names this system schedules on.</summary>
+    public static bool IsName(string? name) =>
+        name == "cpu" || (name is not null && name.StartsWith("cuda:", StringComparison.Ordinal)
+                          && int.TryParse(name.AsSpan(5), out int ordinal) && ordinal >= 0 && name[5..] == ordinal.ToString());
+
     public static torch.Device Parse(string name)
     {
         var text = name.Trim().ToLowerInvariant();

@@ -49,4 +49,4 @@ catch (Exception e) when (e is ArgumentException or RedisUnreachableException ||
 
 // The dashboard listens where the silo does: loopback for localhost membership, else the advertised IP or every interface.
 string DashboardAddress() =>
-    !cluster.UsesRedis ? "127.0.0.1" : silo.ListenOnAnyAddress ? "0.0.0.0" : silo.AdvertisedAddress()?.ToString() ?? "0.0.0.0";
+    !cluster.UsesRedis ? "127.0.0.1" : silo.ListenOnAnyAddress ? "0.0.0.0" : silo.AdvertisedAddress().ToString();

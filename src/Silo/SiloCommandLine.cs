@@ -12,6 +12,7 @@ static class SiloCommandLine
         ["--advertised-ip"] = "Silo:AdvertisedIP",
         ["--listen-any"] = "Silo:ListenOnAnyAddress",
         ["--dashboard-port"] = "Silo:DashboardPort",
+        ["--data-channel-port"] = "Silo:DataChannelPort",
         ["--primary-port"] = "Cluster:PrimarySiloPort",
         ["--membership"] = "Cluster:Membership",
         ["--redis"] = "Cluster:Redis",
@@ -33,6 +34,8 @@ static class SiloCommandLine
           --advertised-ip IP     redis membership: address others reach this silo at (Silo:AdvertisedIP,
                                  default the host's first non-loopback IPv4 address)
           --listen-any true      redis membership: listen on 0.0.0.0, not just the advertised IP (Silo:ListenOnAnyAddress)
+          --data-channel-port P  port of the TCP data channel for tensors between GPU silos (Silo:DataChannelPort,
+                                 default 0: a free port, advertised in the silo metadata)
           --primary-port PORT    localhost membership: silo port of the primary silo (Cluster:PrimarySiloPort, default 11111)
           --cluster-id ID        (Cluster:ClusterId, default orchestrator)
           --service-id ID        (Cluster:ServiceId, default orchestrator)

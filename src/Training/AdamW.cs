@@ -25,8 +25,8 @@ public sealed class AdamW : IDisposable
     {
         this.settings = settings;
         this.parameters = parameters;
-        ExpAvg = parameters.Select(p => zeros_like(p, StateDType(p.dtype)).DetachFromDisposeScope()).ToArray();
-        ExpAvgSq = parameters.Select(p => zeros_like(p, StateDType(p.dtype)).DetachFromDisposeScope()).ToArray();
+        ExpAvg = parameters.Select(p => zeros_like(p, MomentDType(p.dtype)).DetachFromDisposeScope()).ToArray();
+        ExpAvgSq = parameters.Select(p => zeros_like(p, MomentDType(p.dtype)).DetachFromDisposeScope()).ToArray();
     }
 
     /// <summary>One update; grads[i] is the gradient of parameters[i].</summary>
@@ -53,7 +53,28 @@ public sealed class AdamW : IDisposable
         }
     }
 
-    static ScalarType StateDType(ScalarType dtype) => dtype is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
+    /// <summary>Replaces the moments (copied, on the parameters' devices) and the step count with a saved state.</summary>
+    public void LoadState(long stepCount, IReadOnlyList<Tensor> expAvg, IReadOnlyList<Tensor> expAvgSq)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(stepCount);
+        if (expAvg.Count != parameters.Length || expAvgSq.Count != parameters.Length)
+            throw new ArgumentException($"AdamW has {parameters.Length} parameters but got {expAvg.Count} and {expAvgSq.Count} moments.");
+        for (int i = 0; i < parameters.Length; i++)
+            foreach (var moment in new[] { expAvg[i], expAvgSq[i] })
+                if (moment.dtype != ExpAvg[i].dtype || !moment.shape.SequenceEqual(parameters[i].shape))
+                    throw new ArgumentException($"moment {i} is {moment.dtype} ({string.Join(", ", moment.shape)}) but its parameter is " +
+                                                $"{parameters[i].dtype} ({string.Join(", ", parameters[i].shape)}).");
+        using var noGrad = no_grad();
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            ExpAvg[i].copy_(expAvg[i]);
+            ExpAvgSq[i].copy_(expAvgSq[i]);
+        }
+        StepCount = stepCount;
+    }
+
+    /// <summary>The dtype the moments of a parameter of <paramref name="dtype"/> are kept in.</summary>
+    public static ScalarType MomentDType(ScalarType dtype) => dtype is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
 
     public void Dispose()
     {

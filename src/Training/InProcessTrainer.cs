@@ -8,7 +8,7 @@ namespace Orchestrator.Training;
 /// The whole job in one process: the trunk and one tower shard holding all N groups. It is the reference the
 /// distributed path must reproduce, and the simplest way to train on one device.
 /// </summary>
-public sealed class InProcessTrainer : IDisposable
+public sealed partial class InProcessTrainer : IDisposable
 {
     readonly JobSpec spec;
     readonly IBatchSource source;
@@ -20,7 +20,7 @@ public sealed class InProcessTrainer : IDisposable
     {
         this.spec = spec.Validate();
         device ??= CPU;
-        var dtype = DTypes.Parse(spec.DType);
+        var dtype = Kernels.DTypeNames.Parse(spec.DType);
         source = BatchSources.Create(spec);
         Trunk = new Trunk(spec.Shape, spec.Seed, dtype, device, spec.Optimizer);
         Towers = new TowerShard(spec.Shape, new GroupRange(0, spec.Shape.Groups), spec.Seed, dtype, device, spec.Optimizer);

@@ -37,6 +37,17 @@ public sealed record DataSpec
 /// Everything that defines a training job. Group g's initial weights depend only on (Seed, g) and batch i only on
 /// (Data.DataSeed, i), so the same spec trains the same model on any number of workers.
 /// </summary>
+/// <summary>Where and how often a job saves checkpoints (Directory null: never).</summary>
+public sealed record CheckpointSpec
+{
+    /// <summary>The checkpoint root; the job's checkpoints go to {Directory}/{job name}/step-N/.</summary>
+    public string? Directory { get; init; }
+    /// <summary>Save after every this many steps (0: only on request and at the end of the job).</summary>
+    public int EverySteps { get; init; }
+    /// <summary>How many of the newest checkpoints to keep.</summary>
+    public int Keep { get; init; } = 3;
+}
+
 public sealed partial record JobSpec
 {
     public string Name { get; init; } = "demo";
@@ -51,6 +62,14 @@ public sealed partial record JobSpec
     public IReadOnlyList<string> Devices { get; init; } = [];
     /// <summary>Workers per matching device; more than one shards a job even on a single device.</summary>
     public int WorkersPerDevice { get; init; } = 1;
+    /// <summary>
+    /// How activations reach workers on other silos: "auto" (the TCP data channel for GPU workers' slices of 1 MiB or
+    /// more, Orleans messages otherwise), "message" or "channel". Workers in the coordinator's silo always get references.
+    /// </summary>
+    public string Transport { get; init; } = "auto";
+    public CheckpointSpec Checkpoint { get; init; } = new();
+
+    public static readonly string[] Transports = ["auto", "message", "channel"];
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -74,7 +93,7 @@ public sealed partial record JobSpec
         Positive(Shape.Hidden, "Shape.Hidden");
         Positive(Shape.Output, "Shape.Output");
         Positive(BatchSize, nameof(BatchSize));
-        if (!DTypes.TryParse(DType, out _))
+        if (!Kernels.DTypeNames.TryParse(DType, out _))
             throw new JobSpecException(nameof(DType), $"unknown dtype '{DType}'; use float64, float32, float16 or bfloat16.");
         if (!(Optimizer.LearningRate > 0) || !double.IsFinite(Optimizer.LearningRate))
             throw new JobSpecException("Optimizer.LearningRate", $"must be a positive number; got {Optimizer.LearningRate}.");
@@ -100,16 +119,35 @@ public sealed partial record JobSpec
         for (int i = 0; i < Devices.Count; i++)
         {
             string device = Devices[i].Contains('/') ? Devices[i][(Devices[i].LastIndexOf('/') + 1)..] : Devices[i];
-            if (!DTypes.IsDeviceName(device))
+            if (!Kernels.Devices.IsName(device))
                 throw new JobSpecException($"Devices[{i}]", $"'{Devices[i]}' is not a device; use 'cpu', 'cuda:N' or 'SILO/cuda:N'.");
         }
         Positive(WorkersPerDevice, nameof(WorkersPerDevice));
+        if (Checkpoint.EverySteps < 0) throw new JobSpecException("Checkpoint.EverySteps", $"must be >= 0; got {Checkpoint.EverySteps}.");
+        Positive(Checkpoint.Keep, "Checkpoint.Keep");
+        if (Checkpoint.EverySteps > 0 && string.IsNullOrWhiteSpace(Checkpoint.Directory))
+            throw new JobSpecException("Checkpoint.Directory", "is required when Checkpoint.EverySteps is set.");
+        if (!Transports.Contains(Transport))
+            throw new JobSpecException(nameof(Transport), $"'{Transport}' is not a transport; use {string.Join(", ", Transports)}.");
         return this;
     }
 
+    /// <summary>
+    /// The first field that makes <paramref name="other"/> train a different model than this spec (shape, dtype, seeds,
+    /// data, batch, optimizer), or null. Steps, devices, transport and checkpointing may change when a job resumes.
+    /// </summary>
+    public string? ModelDifference(JobSpec other) =>
+        Shape != other.Shape ? nameof(Shape)
+        : Kernels.DTypeNames.Parse(DType) != Kernels.DTypeNames.Parse(other.DType) ? nameof(DType)
+        : Seed != other.Seed ? nameof(Seed)
+        : Data != other.Data ? nameof(Data)
+        : BatchSize != other.BatchSize ? nameof(BatchSize)
+        : Optimizer != other.Optimizer ? nameof(Optimizer)
+        : null;
+
     /// <summary>Bytes of the largest activation one worker exchanges per message when it holds <paramref name="groups"/> groups.</summary>
     public long SliceBytes(int groups) =>
-        (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * DTypes.ElementSize(DTypes.Parse(DType));
+        (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * Kernels.DTypeNames.ElementSize(Kernels.DTypeNames.Parse(DType));
 
     static void Positive(int value, string field)
     {

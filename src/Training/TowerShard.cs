@@ -60,6 +60,13 @@ public sealed class TowerShard : IDisposable
         return grads.DX.MoveToOuterDisposeScope();
     }
 
+    /// <summary>Drops what Forward kept, for a step that is rejected before its backward: the weights stay as they are.</summary>
+    public void Discard()
+    {
+        saved?.Dispose();
+        saved = null;
+    }
+
     public void Dispose()
     {
         WGateUp.Dispose(); WDown.Dispose();

@@ -60,6 +60,13 @@ public sealed class Trunk : IDisposable
         savedFeatures.Dispose(); savedFeatures = null;
     }
 
+    /// <summary>Drops what Forward kept, for a step that is rejected before its backward: nothing changes.</summary>
+    public void Discard()
+    {
+        savedPre?.Dispose(); savedPre = null;
+        savedFeatures?.Dispose(); savedFeatures = null;
+    }
+
     Tensor Project(Tensor features)
     {
         if (features.dim() != 2 || features.shape[1] != shape.Features)

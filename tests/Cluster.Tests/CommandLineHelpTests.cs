@@ -22,7 +22,7 @@ public class CommandLineHelpTests
     public async Task The_silo_lists_its_membership_address_and_observability_options()
     {
         var help = await Help(Build.SiloDll);
-        foreach (var option in new[] { "--membership", "--redis", "--advertised-ip", "--listen-any", "--dashboard-port", "--log-file" })
+        foreach (var option in new[] { "--membership", "--redis", "--advertised-ip", "--listen-any", "--dashboard-port", "--data-channel-port", "--log-file" })
             Assert.Contains(option, help);
     }
 }

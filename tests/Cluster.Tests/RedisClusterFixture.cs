@@ -2,13 +2,15 @@ namespace Orchestrator.Cluster.Tests;
 
 /// <summary>
 /// One Redis server and three silo processes shared by the tests of the collection. silo-0 serves the Orleans
-/// dashboard; silo-1 also writes its log to a JSON file, with the grain call events (Debug) on.
+/// dashboard; silo-1 also writes its log to a JSON file, with the grain call events (Debug) on; silo-2 has a fixed data channel port.
 /// </summary>
 public sealed class RedisClusterFixture : IAsyncLifetime
 {
     public RedisServer Redis { get; } = new();
     public SiloProcesses Cluster { get; private set; } = null!;
     public int DashboardPort { get; } = RedisServer.FreePort();
+    /// <summary>silo-2's fixed data channel port (the others pick a free one).</summary>
+    public int DataChannelPort { get; } = RedisServer.FreePort();
     public string LogDirectory { get; } = Directory.CreateTempSubdirectory("orchestrator-silo-log").FullName;
 
     public async Task InitializeAsync()
@@ -18,7 +20,7 @@ public sealed class RedisClusterFixture : IAsyncLifetime
         {
             0 => ["--dashboard-port", $"{DashboardPort}"],
             1 => ["--log-file", Path.Combine(LogDirectory, "silo-1.json"), "--Serilog:MinimumLevel:Override:Orchestrator.Grains.Observability", "Debug"],
-            _ => [],
+            _ => ["--data-channel-port", $"{DataChannelPort}"],
         });
     }
 

@@ -47,6 +47,9 @@ public class RedisMembershipTests(RedisClusterFixture fixture)
         var devices = await connection.Grains.GetGrain<IClusterGrain>(IClusterGrain.Key).GetDevicesAsync();
         Assert.Equal(["silo-0/cpu", "silo-1/cpu", "silo-2/cpu"], devices.Select(d => d.ToString()).Order());
         Assert.All(devices, d => Assert.StartsWith("127.0.0.1:", d.Address));
+        // The data channel is advertised at the silo's advertised address; silo-2's on the port it was given.
+        Assert.All(devices, d => Assert.StartsWith("127.0.0.1:", d.DataChannel));
+        Assert.Equal($"127.0.0.1:{fixture.DataChannelPort}", devices.Single(d => d.Silo == "silo-2").DataChannel);
 
         var (coordinator, status) = await StartOnAllSilos(connection, SmallJob(steps: 40));
         try

@@ -67,12 +67,18 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 }
 
-/// <summary>
-/// Runs alone, after the parallel collections: TensorLifetimeTests counts live tensors process-wide, so a data channel
-/// test creating or freeing tensors at the same time would break its count (seen on a loaded 2-core CI machine).
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
+[CollectionDefinition(Name)]
 public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
 {
     public const string Name = "cluster";
+}
+
+/// <summary>
+/// A cluster for tests that count process-wide state (live tensors): xunit runs this collection alone, after the
+/// parallel ones, so no other test's tensors come and go meanwhile.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IsolatedClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "isolated cluster";
 }

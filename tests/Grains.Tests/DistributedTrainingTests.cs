@@ -8,7 +8,7 @@ namespace Orchestrator.Grains.Tests;
 [Collection(ClusterCollection.Name)]
 public class DistributedTrainingTests(ClusterFixture fixture)
 {
-    public static JobSpec SmallJob(string dtype, IReadOnlyList<string> devices, int workersPerDevice = 1, int steps = 4)
+    public static JobSpec SmallJob(string dtype, IReadOnlyList<string> devices, int workersPerDevice = 1, int steps = 4, string transport = "auto")
     {
         int seed = Random.Shared.Next();
         return new JobSpec
@@ -22,23 +22,25 @@ public class DistributedTrainingTests(ClusterFixture fixture)
             Data = new DataSpec { DataSeed = seed + 1L, TeacherSeed = seed + 2L },
             Devices = devices,
             WorkersPerDevice = workersPerDevice,
+            Transport = transport,
         };
     }
 
-    public static TheoryData<string, string[], int, int> Layouts => new()
+    public static TheoryData<string, string[], int, int, string> Layouts => new()
     {
-        { "float64", ["Primary/cpu"], 1, 1 },
-        { "float64", ["Primary/cpu", "Secondary_1/cpu"], 1, 2 },
-        { "float64", [], 1, 3 },
-        { "float64", ["cpu"], 3, 5 },           // 9 slots for 5 groups: 4 workers are not created
-        { "float32", [], 1, 3 },
-        { "float32", ["Secondary_2/cpu"], 2, 2 },
+        { "float64", ["Primary/cpu"], 1, 1, "auto" },
+        { "float64", ["Primary/cpu", "Secondary_1/cpu"], 1, 2, "auto" },
+        { "float64", [], 1, 3, "auto" },
+        { "float64", [], 1, 3, "channel" },     // the two remote workers over the TCP data channel
+        { "float64", ["cpu"], 3, 5, "message" },  // 9 slots for 5 groups: 4 workers are not created
+        { "float32", [], 1, 3, "channel" },
+        { "float32", ["Secondary_2/cpu"], 2, 2, "auto" },
     };
 
     [Theory, MemberData(nameof(Layouts))]
-    public async Task Training_on_the_cluster_matches_the_single_process_trainer(string dtype, string[] devices, int perDevice, int workers)
+    public async Task Training_on_the_cluster_matches_the_single_process_trainer(string dtype, string[] devices, int perDevice, int workers, string transport)
     {
-        var spec = SmallJob(dtype, devices, perDevice);
+        var spec = SmallJob(dtype, devices, perDevice, transport: transport);
         double tolerance = dtype == "float64" ? 1e-9 : 1e-4;
         using var reference = new InProcessTrainer(spec);
         var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
@@ -46,6 +48,8 @@ public class DistributedTrainingTests(ClusterFixture fixture)
         try
         {
             Assert.Equal(workers, status.Workers.Length);
+            Assert.All(status.Workers.Where(w => w.Silo != status.CoordinatorSilo),
+                w => Assert.Equal(transport == "channel" ? nameof(TensorPayloadKind.Channel) : nameof(TensorPayloadKind.Inline), w.Transport));
             Assert.Equal(Enumerable.Range(0, spec.Shape.Groups), status.Workers.SelectMany(w => Enumerable.Range(w.FirstGroup, w.GroupCount)));
             for (int step = 0; step < spec.Steps; step++)
             {

@@ -1,6 +1,7 @@
 using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Tests;
@@ -13,12 +14,16 @@ public interface IProbeGrain : IGrainWithStringKey
     /// <summary>Unpacks on the device thread and packs the same values back, in the kind it came.</summary>
     Task<TensorPayload> EchoAsync(TensorPayload payload);
 
-    /// <summary>Sends the (Inline) payload on to another probe with the transport for that silo (or Local when forced).</summary>
-    Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal);
+    /// <summary>
+    /// Sends the (Inline) payload on to another probe with the transport the job choice ("message", "channel", "auto")
+    /// gives for that probe (or Local when forced), and returns the echo as Inline.
+    /// </summary>
+    Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal, string choice = "message");
 }
 
 [DevicePlacement]
-public sealed class ProbeGrain(DeviceExecutors executors, TensorTransports transports) : Grain, IProbeGrain
+public sealed class ProbeGrain(DeviceExecutors executors, TensorTransports transports, IClusterMembershipService membership, ISiloMetadataCache metadata)
+    : Grain, IProbeGrain
 {
     DeviceExecutor Executor => executors.For(WorkerKey.Parse(this.GetPrimaryKeyString()).Device);
 
@@ -31,9 +36,11 @@ public sealed class ProbeGrain(DeviceExecutors executors, TensorTransports trans
         return transport.Pack(transport.Unpack(payload, Executor.TorchDevice));
     });
 
-    public async Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal)
+    public async Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal, string choice = "message")
     {
-        var transport = forceLocal ? transports.Local : transports.ToSilo(WorkerKey.Parse(target).Silo);
+        var key = WorkerKey.Parse(target);
+        var device = ClusterDevices.Discover(membership, metadata).Single(d => d.Silo == key.Silo && d.Device == key.Device);
+        var transport = forceLocal ? transports.Local : transports.ToWorker(device, payload.Bytes, choice);
         var outgoing = await Executor.RunAsync(() =>
         {
             using var scope = NewDisposeScope();

@@ -2,7 +2,7 @@ using Orchestrator.Training.Tests;
 
 namespace Orchestrator.Grains.Tests;
 
-[Collection(ClusterCollection.Name)]
+[Collection(IsolatedClusterCollection.Name)]
 public class TensorLifetimeTests(ClusterFixture fixture)
 {
     [Fact]

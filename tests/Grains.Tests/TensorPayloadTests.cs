@@ -14,7 +14,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
 
     IProbeGrain Probe(string silo, int n = 0) => fixture.Client.GetGrain<IProbeGrain>($"{silo}/cpu/probe/{n}");
 
-    public static TheoryData<ScalarType> DTypes =>
+    static readonly ScalarType[] AllDTypes =
     [
         ScalarType.Float64, ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16,
         ScalarType.Int64, ScalarType.Int32, ScalarType.Int16, ScalarType.Int8, ScalarType.Byte, ScalarType.Bool,
@@ -36,22 +36,46 @@ public class TensorPayloadTests(ClusterFixture fixture)
         return Same(message.Unpack(back, CPU), tensor.contiguous());
     }
 
-    [Theory, MemberData(nameof(DTypes))]
-    public async Task Every_dtype_crosses_silos_bit_for_bit_with_views_and_empty_tensors(ScalarType dtype)
+    /// <summary>Every dtype through Orleans messages; the data channel carries the dtypes its wire format knows.</summary>
+    public static TheoryData<ScalarType, string> DTypesAndTransports
+    {
+        get
+        {
+            var data = new TheoryData<ScalarType, string>();
+            foreach (var dtype in AllDTypes)
+            {
+                data.Add(dtype, "message");
+                if (dtype is ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int64 or ScalarType.Int32)
+                    data.Add(dtype, "channel");
+            }
+            return data;
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypesAndTransports))]
+    public async Task Every_dtype_crosses_silos_bit_for_bit_with_views_and_empty_tensors(ScalarType dtype, string transport)
     {
         Tensor[] tensors =
         [
-            Random([6, 3, 5], dtype),
+            Random([64, 3, 5], dtype),
             Random([4, 6, 5], dtype).transpose(0, 1).narrow(2, 1, 3),   // non-contiguous view
             Random([0, 4], dtype),                                        // empty
         ];
         foreach (var tensor in tensors)
         {
-            Assert.Equal(tensor.numel() * Training.DTypes.ElementSize(dtype), message.Pack(tensor).Data!.LongLength);   // bf16 stays 2 bytes
-            Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/0", p, forceLocal: false)),
-                $"{dtype} ({string.Join(", ", tensor.shape)})");
+            Assert.Equal(tensor.numel() * Kernels.DTypeNames.ElementSize(dtype), message.Pack(tensor).Data!.LongLength);   // bf16 stays 2 bytes
+            // Primary relays to Secondary_1 through the transport; the echo comes back the same way.
+            Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/0", p, forceLocal: false, choice: transport)),
+                $"{dtype} ({string.Join(", ", tensor.shape)}) over {transport}");
             tensor.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task Auto_keeps_cpu_silos_on_orleans_messages()
+    {
+        using var tensor = check.Randn([256, 4, 512], ScalarType.Float32);   // 2 MiB: large, but a CPU worker
+        Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_2/cpu/probe/2", p, forceLocal: false, choice: "auto")));
     }
 
     [Fact]

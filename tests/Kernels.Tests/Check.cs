@@ -14,7 +14,8 @@ public sealed class Check
     /// <summary>Standard normal values scaled to keep activations O(1); never zeros.</summary>
     public Tensor Randn(long[] shape, ScalarType dtype, double scale = 1.0, bool requiresGrad = false)
     {
-        using var t = randn(shape, ScalarType.Float64, generator: generator) * scale;
+        using var t = randn(shape, ScalarType.Float64, generator: generator);
+        t.mul_(scale);
         return t.to(dtype).requires_grad_(requiresGrad);
     }
 

@@ -26,6 +26,7 @@ public class JobSpecTests
         { "Devices[1]", new JobSpec { Devices = ["cpu", "gpu0"] } },
         { "Devices[0]", new JobSpec { Devices = ["silo/cuda:x"] } },
         { "WorkersPerDevice", new JobSpec { WorkersPerDevice = 0 } },
+        { "Transport", new JobSpec { Transport = "carrier-pigeon" } },
     };
 
     [Theory, MemberData(nameof(Invalid))]

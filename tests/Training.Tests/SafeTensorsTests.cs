@@ -43,6 +43,21 @@ public sealed class SafeTensorsTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_filtered_read_returns_only_the_accepted_tensors_but_checks_the_whole_header()
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        var path = scratch.NewFile();
+        var a = check.Randn([2, 3], ScalarType.Float32);
+        SafeTensors.Write(path, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = check.Randn([4], ScalarType.Float64) });
+        var read = SafeTensors.Read(path, out _, name => name == "a");
+        Assert.Equal(["a"], read.Keys);
+        Assert.True(Same(a, read["a"]));
+        var bad = Raw("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[9],"data_offsets":[4,8]}}""", 8);
+        Assert.Contains("tensor 'b'", Assert.Throws<InvalidDataException>(() => SafeTensors.Read(bad, out _, name => name == "a")).Message);
+    }
+
     /// <summary>A file with the given header JSON and data bytes.</summary>
     string Raw(string header, int dataBytes, ulong? claimedHeaderLength = null)
     {
@@ -65,10 +80,16 @@ public sealed class SafeTensorsTests : IDisposable
         { """{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}""", 8, "tensor 'a': data_offsets [8, 0]" },
         { """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""", 12, "overlap" },
         { """{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}""", 8, "overflows" },
+        { """{"a":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}}""", 0, "overflows" },   // empty, yet strides overflow
         { """{"a":{"dtype":"F32","shape":[2]}}""", 8, "tensor 'a': 'data_offsets'" },
         { """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}""", 8, "not valid JSON" },
         { """[1, 2]""", 0, "not a JSON object" },
         { """{"__metadata__":{"k":3}}""", 0, "must be a string" },
+        { """{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", 8, "the data bytes [0, 4) before it belong to no tensor" },
+        { """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""", 8, "the data section has 8 bytes but the tensors cover 4" },
+        { """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", 8, "names 'a' twice" },
+        { """{"a":{"dtype":"F32","shape":[1],"data_offsets":["0",4]}}""", 4, "'data_offsets' must be [begin, end] integers" },
+        { $$$"""{"a":{"dtype":"F32","shape":[{{{string.Join(",", Enumerable.Repeat(1, 65))}}}],"data_offsets":[0,4]}}""", 4, "65 dimensions" },
     };
 
     [Theory, MemberData(nameof(Hostile))]

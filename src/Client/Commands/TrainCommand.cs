@@ -1,5 +1,6 @@
 using Orchestrator.Grains;
 using Orchestrator.Grains.Observability;
+using Orchestrator.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -20,11 +21,13 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.LocalSilos, settings.Verbose);
 
         var coordinator = connection.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
-        var status = await coordinator.StartAsync(spec);
+        var status = await coordinator.StartAsync(spec, settings.Resume);
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(spec.Name)}[/] on {Markup.Escape(connection.Description)}: " +
             $"{status.Workers.Length} worker(s), {spec.Shape.Groups} groups, batch {spec.BatchSize}, {spec.DType}, {spec.Steps} steps");
-        var report = new TrainingReport(spec, settings.LogDir);
+        var report = new TrainingReport(spec, settings.LogDir, status.StepsDone);
         long exchanged = TrainingMetrics.ExchangedBytes(spec, status);
+        int remaining = (int)Math.Max(0, spec.Steps - status.StepsDone);
+        if (settings.Resume) AnsiConsole.MarkupLine($"resumed from the checkpoint at step {status.StepsDone}");
         try
         {
             if (AnsiConsole.Profile.Capabilities.Interactive)
@@ -33,14 +36,15 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
                     .StartAsync(async progress =>
                     {
                         var task = progress.AddTask(report.Line(), maxValue: spec.Steps);
-                        await Run(coordinator, spec.Name, report, exchanged, spec.Steps, () => task.Description(report.Line()).Increment(1), cancellation);
+                        task.Value = status.StepsDone;
+                        await Run(coordinator, spec.Name, report, exchanged, spec.Steps, m => task.Description(report.Line()).Value = m.Step + 1, cancellation);
                     });
             else
             {
-                int every = Math.Max(1, spec.Steps / 10);
-                await Run(coordinator, spec.Name, report, exchanged, spec.Steps, () =>
+                int every = Math.Max(1, remaining / 10);
+                await Run(coordinator, spec.Name, report, exchanged, spec.Steps, m =>
                 {
-                    if (report.Steps.Count % every == 0 || report.Steps.Count == spec.Steps) Console.WriteLine(report.Line());
+                    if (report.Steps.Count % every == 0 || m.Step + 1 == spec.Steps) Console.WriteLine(report.Line());
                 }, cancellation);
             }
             AnsiConsole.Write(report.Summary(await coordinator.GetStatusAsync()));
@@ -52,14 +56,16 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
         }
     }
 
-    static async Task Run(ICoordinatorGrain coordinator, string job, TrainingReport report, long exchanged, int steps, Action afterStep, CancellationToken cancellation)
+    /// <summary>Steps until the job's last step is done; a job that recovers from lost workers repeats a few steps.</summary>
+    static async Task Run(ICoordinatorGrain coordinator, string job, TrainingReport report, long exchanged, int steps, Action<StepMetrics> afterStep,
+        CancellationToken cancellation)
     {
-        for (int i = 0; i < steps && !cancellation.IsCancellationRequested; i++)
+        while (!cancellation.IsCancellationRequested && (report.Steps.Count == 0 ? report.FirstStep : report.Steps[^1].Step + 1) < steps)
         {
             var metrics = await coordinator.StepAsync();
             report.Add(metrics);
             TrainingMetrics.Record(job, metrics, exchanged);   // the "Orchestrator" meter of this process
-            afterStep();
+            afterStep(metrics);
         }
     }
 }

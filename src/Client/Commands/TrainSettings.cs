@@ -99,6 +99,10 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Workers on each chosen device (shards a job even on one device). Default: 1.")]
     public int? WorkersPerDevice { get; init; }
 
+    [CommandOption("--transport <KIND>")]
+    [Description("How activations reach workers on other silos: auto (TCP data channel for large GPU slices, Orleans messages otherwise), message or channel. Default: auto.")]
+    public string? Transport { get; init; }
+
     [CommandOption("--local-devices <LIST>")]
     [Description("Devices of the silo started in this process when no gateway is configured.")]
     [DefaultValue("cpu")]
@@ -108,6 +112,22 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Silos started in this process when no gateway is configured, each owning --local-devices (e.g. two silos sharing one GPU). Default: 1.")]
     [DefaultValue(1)]
     public int LocalSilos { get; init; } = 1;
+
+    [CommandOption("--checkpoint-dir <DIR>")]
+    [Description("Save checkpoints (per-shard safetensors files and a manifest) under DIR/JOB/step-N/. The job also saves when it ends.")]
+    public string? CheckpointDir { get; init; }
+
+    [CommandOption("--checkpoint-every <STEPS>")]
+    [Description("Save a checkpoint after every STEPS steps (needs --checkpoint-dir). Default: only at the end.")]
+    public int? CheckpointEvery { get; init; }
+
+    [CommandOption("--checkpoint-keep <N>")]
+    [Description("Keep the N newest checkpoints of the job. Default: 3.")]
+    public int? CheckpointKeep { get; init; }
+
+    [CommandOption("--resume")]
+    [Description("Continue the job from its latest checkpoint in --checkpoint-dir (same model settings; --steps may grow).")]
+    public bool Resume { get; init; }
 
     [CommandOption("--logdir <DIR>")]
     [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
@@ -149,6 +169,13 @@ public sealed class TrainSettings : ConnectionSettings
             },
             Devices = Devices is null ? spec.Devices : Devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             WorkersPerDevice = WorkersPerDevice ?? spec.WorkersPerDevice,
+            Transport = Transport ?? spec.Transport,
+            Checkpoint = spec.Checkpoint with
+            {
+                Directory = CheckpointDir is null ? spec.Checkpoint.Directory : Path.GetFullPath(CheckpointDir),
+                EverySteps = CheckpointEvery ?? spec.Checkpoint.EverySteps,
+                Keep = CheckpointKeep ?? spec.Checkpoint.Keep,
+            },
         };
     }
 

@@ -41,7 +41,7 @@ public static class ClusterGpuCheck
 
     static async Task<List<CheckResult>> CompareAsync(ClusterConnection cluster, JobSpec spec)
     {
-        double tolerance = GpuCheck.Tolerance(DTypes.Parse(spec.DType));
+        double tolerance = GpuCheck.Tolerance(Kernels.DTypeNames.Parse(spec.DType));
         string shape = $"2 silos sharing one GPU, {spec.Shape.Groups} groups, {spec.Steps} steps";
         using var reference = new InProcessTrainer(spec);
         var coordinator = cluster.Grains.GetGrain<ICoordinatorGrain>(spec.Name);

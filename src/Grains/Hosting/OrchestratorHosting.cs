@@ -20,14 +20,13 @@ public static class OrchestratorHosting
     /// <summary>Membership, name and ports from options, then <see cref="AddOrchestrator"/>.</summary>
     public static ISiloBuilder UseOrchestratorCluster(this ISiloBuilder silo, ClusterConnectionOptions cluster, SiloHostOptions host)
     {
+        var advertised = IPAddress.Loopback;
         if (cluster.UsesRedis)
         {
+            advertised = host.AdvertisedAddress();
             silo.UseRedisClustering(cluster.RedisSettings());
             silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId));
-            if (host.AdvertisedAddress() is { } advertised)
-                silo.ConfigureEndpoints(advertised, host.SiloPort, host.GatewayPort, host.ListenOnAnyAddress);
-            else
-                silo.ConfigureEndpoints(host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: host.ListenOnAnyAddress);
+            silo.ConfigureEndpoints(advertised, host.SiloPort, host.GatewayPort, host.ListenOnAnyAddress);
         }
         else
         {
@@ -35,17 +34,31 @@ public static class OrchestratorHosting
             silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
         }
         silo.Configure<SiloOptions>(o => o.SiloName = host.SiloName);
-        return silo.AddOrchestrator(ClusterDevices.Parse(host.Devices), cluster.MaxMessageBytes, cluster.ResponseTimeout);
+        // The data channel listens where the silo does and is advertised at the silo's address.
+        var channel = new IPEndPoint(cluster.UsesRedis && host.ListenOnAnyAddress ? IPAddress.Any : advertised, host.DataChannelPort);
+        return silo.AddOrchestrator(ClusterDevices.Parse(host.Devices), cluster.MaxMessageBytes, cluster.ResponseTimeout, channel, advertised);
     }
 
     /// <summary>
     /// What every silo of the cluster needs: its devices in the silo metadata, the device placement director,
     /// per-device executors, tensor transports, serializers for the training types and the message limits.
     /// </summary>
-    public static ISiloBuilder AddOrchestrator(this ISiloBuilder silo, IReadOnlyList<string> devices, int maxMessageBytes, TimeSpan responseTimeout)
+    /// <param name="channelListen">Where the data channel listens; default loopback, a free port.</param>
+    /// <param name="channelAdvertised">The address other silos send tensors to; default the listen address.</param>
+    public static ISiloBuilder AddOrchestrator(this ISiloBuilder silo, IReadOnlyList<string> devices, int maxMessageBytes, TimeSpan responseTimeout,
+        IPEndPoint? channelListen = null, IPAddress? channelAdvertised = null)
     {
         CheckDevices(devices);
-        silo.UseSiloMetadata(new Dictionary<string, string> { [ClusterDevices.MetadataKey] = string.Join(",", devices) });
+        // The data channel listens from here on, so its endpoint can be advertised with the devices.
+        channelListen ??= new IPEndPoint(IPAddress.Loopback, 0);
+        var channel = new ChannelEndpoint(channelListen.Address, channelListen.Port, responseTimeout, channelAdvertised);
+        silo.Services.AddSingleton(channel);
+        silo.Services.AddHostedService(_ => channel);
+        silo.UseSiloMetadata(new Dictionary<string, string>
+        {
+            [ClusterDevices.MetadataKey] = string.Join(",", devices),
+            [ChannelEndpoint.MetadataKey] = channel.Advertised,
+        });
         silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
         silo.Services.AddSingleton<DeviceExecutors>();
         silo.Services.AddSingleton<TensorTransports>();
@@ -111,7 +124,7 @@ public static class OrchestratorHosting
         if (devices.Count == 0) throw new ArgumentException("a silo must own at least one device ('cpu' or 'cuda:N').");
         foreach (var device in devices)
         {
-            if (!DTypes.IsDeviceName(device))
+            if (!Kernels.Devices.IsName(device))
                 throw new ArgumentException($"device '{device}' is not 'cpu' or 'cuda:N'.");
             if (device.StartsWith("cuda:", StringComparison.Ordinal) && int.Parse(device[5..]) >= TorchSharp.torch.cuda.device_count())
                 throw new ArgumentException($"device '{device}' does not exist here: this host has {TorchSharp.torch.cuda.device_count()} CUDA devices.");

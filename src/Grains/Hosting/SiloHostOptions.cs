@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.NetworkInformation;
 
 namespace Orchestrator.Grains.Hosting;
 
@@ -16,19 +17,27 @@ public sealed class SiloHostOptions
     /// <summary>
     /// Redis membership: the address other silos and clients reach this silo at (an IP, or a host name resolved at
     /// start). Default: this host's first non-loopback IPv4 address. Localhost membership always uses loopback.
+    /// The data channel is advertised at the same address.
     /// </summary>
     public string? AdvertisedIP { get; set; }
     /// <summary>Redis membership: listen on every interface (0.0.0.0) instead of the advertised address only (containers, NAT).</summary>
     public bool ListenOnAnyAddress { get; set; }
+    /// <summary>Port of the TCP data channel (tensors between GPU silos); 0 (default) picks a free port at start.</summary>
+    public int DataChannelPort { get; set; }
     /// <summary>Port of the Orleans dashboard (HTTP); 0 (default) leaves it off. It listens where the silo listens.</summary>
     public int DashboardPort { get; set; }
 
     public string SiloName => string.IsNullOrWhiteSpace(Name) ? $"{Environment.MachineName}-{SiloPort}" : Name;
 
-    /// <summary>The advertised address, or null for Orleans' default (the host's first non-loopback address).</summary>
-    public IPAddress? AdvertisedAddress()
+    /// <summary>The advertised address: <see cref="AdvertisedIP"/> resolved, or else this host's first non-loopback IPv4 address.</summary>
+    public IPAddress AdvertisedAddress()
     {
-        if (string.IsNullOrWhiteSpace(AdvertisedIP)) return null;
+        if (string.IsNullOrWhiteSpace(AdvertisedIP))
+            return NetworkInterface.GetAllNetworkInterfaces()
+                .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+                .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(a => a.Address)
+                .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
+                ?? throw new ArgumentException("Silo:AdvertisedIP is not set and this host has no non-loopback IPv4 address to advertise; set it.");
         if (IPAddress.TryParse(AdvertisedIP, out var ip)) return ip;
         try
         {

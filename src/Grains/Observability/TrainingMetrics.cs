@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Orchestrator.Kernels;
 using Orchestrator.Training;
 
 namespace Orchestrator.Grains.Observability;
@@ -50,7 +51,7 @@ public static class TrainingMetrics
     /// </summary>
     public static long ExchangedBytes(JobSpec spec, JobStatus status)
     {
-        long element = DTypes.ElementSize(DTypes.Parse(spec.DType));
+        long element = DTypeNames.ElementSize(DTypeNames.Parse(spec.DType));
         long perGroup = 2L * spec.BatchSize * (spec.Shape.Input + spec.Shape.Output) * element;
         return status.Workers.Where(w => w.Silo != status.CoordinatorSilo).Sum(w => w.GroupCount * perGroup);
     }

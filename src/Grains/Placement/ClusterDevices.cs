@@ -4,7 +4,8 @@ namespace Orchestrator.Grains.Placement;
 
 /// <summary>One device that one silo advertises.</summary>
 [GenerateSerializer, Immutable]
-public sealed record ClusterDevice([property: Id(0)] string Silo, [property: Id(1)] string Device, [property: Id(2)] string Address)
+public sealed record ClusterDevice(
+    [property: Id(0)] string Silo, [property: Id(1)] string Device, [property: Id(2)] string Address, [property: Id(3)] string? DataChannel = null)
 {
     public override string ToString() => $"{Silo}/{Device}";
 }
@@ -28,8 +29,12 @@ public static class ClusterDevices
         membership.CurrentSnapshot.Members.Values
             .Where(m => m.Status == SiloStatus.Active)
             .OrderBy(m => m.Name, StringComparer.Ordinal)
-            .SelectMany(m => Parse(metadata.GetSiloMetadata(m.SiloAddress).Metadata.GetValueOrDefault(MetadataKey))
-                .Select(d => new ClusterDevice(m.Name, d, m.SiloAddress.ToParsableString())))
+            .SelectMany(m =>
+            {
+                var advertised = metadata.GetSiloMetadata(m.SiloAddress).Metadata;
+                return Parse(advertised.GetValueOrDefault(MetadataKey)).Select(d => new ClusterDevice(
+                    m.Name, d, m.SiloAddress.ToParsableString(), advertised.GetValueOrDefault(Transport.ChannelEndpoint.MetadataKey)));
+            })
             .ToArray();
 
     /// <summary>Devices a job asks for: "cuda:0" matches that device on every silo, "silo/cuda:0" one silo's. Empty: all.</summary>

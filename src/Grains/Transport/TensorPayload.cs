@@ -10,8 +10,10 @@ public enum TensorPayloadKind
     Local,
     /// <summary>The raw bytes inside the Orleans message.</summary>
     Inline,
-    // Later transports (CUDA IPC, a TCP data channel, NCCL) add kinds here: the message carries their handle or
-    // ticket, the tensor travels out of band.
+    /// <summary>The bytes went ahead over the TCP data channel; the message carries the transfer id.</summary>
+    Channel,
+    // Later transports (CUDA IPC, NCCL) add kinds here: the message carries their handle or ticket, the tensor
+    // travels out of band.
 }
 
 /// <summary>
@@ -28,11 +30,21 @@ public sealed class TensorPayload : IDisposable
     public long[] Shape { get; }
     /// <summary>Inline: the contiguous little-endian elements.</summary>
     public byte[]? Data { get; }
+    /// <summary>Channel: the id the bytes were sent under, and the sender's channel endpoint ("host:port") for a reply.</summary>
+    public Guid Transfer { get; }
+    public string? ReplyTo { get; }
     Tensor? local;
 
-    TensorPayload(TensorPayloadKind kind, ScalarType dtype, long[] shape, byte[]? data, Tensor? local)
+    TensorPayload(TensorPayloadKind kind, ScalarType dtype, long[] shape, byte[]? data, Tensor? local, Guid transfer = default, string? replyTo = null)
     {
-        (Kind, DType, Shape, Data, this.local) = (kind, dtype, shape, data, local);
+        (Kind, DType, Shape, Data, this.local, Transfer, ReplyTo) = (kind, dtype, shape, data, local, transfer, replyTo);
+    }
+
+    /// <summary>A tensor already sent over the data channel as <paramref name="transfer"/>.</summary>
+    public static TensorPayload OfChannel(ScalarType dtype, long[] shape, Guid transfer, string replyTo)
+    {
+        if (shape.Any(d => d < 0)) throw new InvalidDataException($"tensor payload has a negative dimension in ({string.Join(", ", shape)}).");
+        return new(TensorPayloadKind.Channel, dtype, shape, null, null, transfer, replyTo);
     }
 
     /// <summary>Owns <paramref name="tensor"/>, a handle detached from every dispose scope.</summary>
@@ -63,5 +75,5 @@ public sealed class TensorPayload : IDisposable
     /// <summary>Releases a local tensor nobody took (a failed call).</summary>
     public void Dispose() => Interlocked.Exchange(ref local, null)?.Dispose();
 
-    static long ByteCount(ScalarType dtype, long[] shape) => checked(shape.Aggregate(1L, (a, b) => a * b) * DTypes.ElementSize(dtype));
+    static long ByteCount(ScalarType dtype, long[] shape) => checked(shape.Aggregate(1L, (a, b) => a * b) * Kernels.DTypeNames.ElementSize(dtype));
 }

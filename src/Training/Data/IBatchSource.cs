@@ -19,5 +19,5 @@ public static class BatchSources
         _ => throw new JobSpecException("Data.Source", $"'{spec.Data.Source}' is not a data source."),
     };
 
-    internal static ScalarType DType(JobSpec spec) => DTypes.Parse(spec.DType);
+    internal static ScalarType DType(JobSpec spec) => Kernels.DTypeNames.Parse(spec.DType);
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Training.Data;
@@ -10,11 +11,14 @@ namespace Orchestrator.Training.Data;
 /// {name: {"dtype", "shape", "data_offsets": [begin, end]}, optional "__metadata__": {string: string}}, then the
 /// raw little-endian data, offsets relative to its start. Files are treated as hostile: every length, offset, dtype
 /// and shape is checked against the file before anything is allocated, and problems throw
-/// <see cref="InvalidDataException"/> naming the file, the tensor and what is wrong.
+/// <see cref="InvalidDataException"/> naming the file, the tensor and what is wrong. Like the reference reader
+/// (the Rust crate behind PyTorch's safetensors), the tensors must tile the data section exactly: no gaps, no
+/// overlaps, no trailing bytes, no duplicate names.
 /// </summary>
 public static class SafeTensors
 {
-    public const long MaxHeaderBytes = 100L << 20;
+    public const long MaxHeaderBytes = 100_000_000;   // the reference reader's limit
+    public const int MaxRank = 64;                     // deeper shapes are not tensors anyone writes
     const string MetadataKey = "__metadata__";
 
     static readonly Dictionary<string, ScalarType> DTypeByCode = new()
@@ -29,6 +33,14 @@ public static class SafeTensors
     /// <summary>Writes CPU copies of the tensors, names sorted, data 8-byte aligned after the header.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        using var file = File.Create(path);
+        Write(file, tensors, metadata);
+    }
+
+    /// <summary>Writes the file to <paramref name="file"/> from its current position; the caller flushes and closes it.</summary>
+    public static void Write(Stream file, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not.");
         using var scope = NewDisposeScope();
         var header = new Dictionary<string, object>();
         if (metadata is not null) header[MetadataKey] = metadata;
@@ -37,14 +49,14 @@ public static class SafeTensors
         foreach (var (name, t) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             var data = t.detach().cpu().contiguous();
-            long length = data.numel() * DTypes.ElementSize(data.dtype);
+            long length = data.numel() * Kernels.DTypeNames.ElementSize(data.dtype);
             header[name] = new { dtype = CodeOf(data.dtype), shape = data.shape, data_offsets = new[] { offset, offset + length } };
             blobs.Add(data);
             offset += length;
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         int padded = (json.Length + 7) / 8 * 8;
-        using var file = File.Create(path);
+        if (padded > MaxHeaderBytes) throw new ArgumentException($"the header would be {padded} bytes, over the {MaxHeaderBytes} readers accept.");
         Span<byte> lengthBytes = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)padded);
         file.Write(lengthBytes);
@@ -56,14 +68,18 @@ public static class SafeTensors
     /// <summary>Every tensor in the file, on the CPU; the caller owns them.</summary>
     public static Dictionary<string, Tensor> Read(string path) => Read(path, out _);
 
-    public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata)
+    /// <summary>
+    /// The tensors <paramref name="include"/> accepts (all when null), on the CPU; the caller owns them. The whole
+    /// header is checked either way; only the accepted tensors are allocated and read.
+    /// </summary>
+    public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata, Func<string, bool>? include = null)
     {
         using var file = File.OpenRead(path);
         var entries = ReadHeader(file, path, out metadata, out long dataStart);
         var result = new Dictionary<string, Tensor>();
         try
         {
-            foreach (var entry in entries)
+            foreach (var entry in entries.Where(e => include?.Invoke(e.Name) ?? true))
             {
                 var t = empty(entry.Shape, entry.DType).DetachFromDisposeScope();
                 result[entry.Name] = t;
@@ -72,11 +88,21 @@ public static class SafeTensors
             }
             return result;
         }
+        catch (EndOfStreamException)   // the file shrank after its length was checked
+        {
+            DisposeAll(result);
+            throw Bad(path, "the file ended early while its data was read.");
+        }
         catch
         {
-            foreach (var t in result.Values) t.Dispose();
+            DisposeAll(result);
             throw;
         }
+    }
+
+    static void DisposeAll(Dictionary<string, Tensor> tensors)
+    {
+        foreach (var t in tensors.Values) t.Dispose();
     }
 
     sealed record Entry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
@@ -95,6 +121,8 @@ public static class SafeTensors
         dataStart = 8 + (long)headerLength;
         long dataLength = fileLength - dataStart;
 
+        // System.Text.Json reads invalid UTF-8 inside strings and only fails later, with another exception type.
+        if (!Utf8.IsValid(json)) throw Bad(path, "the header is not valid UTF-8.");
         JsonDocument document;
         try { document = JsonDocument.Parse(json); }
         catch (JsonException e) { throw Bad(path, $"the header is not valid JSON: {e.Message}"); }
@@ -103,8 +131,10 @@ public static class SafeTensors
             if (document.RootElement.ValueKind != JsonValueKind.Object) throw Bad(path, "the header is not a JSON object.");
             metadata = [];
             var entries = new List<Entry>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
+                if (!names.Add(property.Name)) throw Bad(path, $"the header names '{property.Name}' twice.");
                 if (property.Name == MetadataKey)
                 {
                     metadata = ReadMetadata(property.Value, path);
@@ -112,7 +142,7 @@ public static class SafeTensors
                 }
                 entries.Add(ReadEntry(property.Name, property.Value, dataLength, path));
             }
-            CheckNoOverlap(entries, path);
+            CheckTiling(entries, dataLength, path);
             return entries;
         }
     }
@@ -122,8 +152,10 @@ public static class SafeTensors
         if (value.ValueKind != JsonValueKind.Object) throw Bad(path, $"'{MetadataKey}' must be an object of strings.");
         var metadata = new Dictionary<string, string>();
         foreach (var item in value.EnumerateObject())
-            metadata[item.Name] = item.Value.ValueKind == JsonValueKind.String ? item.Value.GetString()!
-                : throw Bad(path, $"'{MetadataKey}.{item.Name}' must be a string.");
+        {
+            if (item.Value.ValueKind != JsonValueKind.String) throw Bad(path, $"'{MetadataKey}.{item.Name}' must be a string.");
+            if (!metadata.TryAdd(item.Name, item.Value.GetString()!)) throw Bad(path, $"'{MetadataKey}' names '{item.Name}' twice.");
+        }
         return metadata;
     }
 
@@ -136,6 +168,8 @@ public static class SafeTensors
             throw Bad(path, $"tensor '{name}': unsupported dtype '{dtypeValue.GetString()}' (supported: {string.Join(", ", DTypeByCode.Keys)}).");
         if (!value.TryGetProperty("shape", out var shapeValue) || shapeValue.ValueKind != JsonValueKind.Array)
             throw Bad(path, $"tensor '{name}': missing array 'shape'.");
+        if (shapeValue.GetArrayLength() > MaxRank)
+            throw Bad(path, $"tensor '{name}': {shapeValue.GetArrayLength()} dimensions, more than {MaxRank}.");
         var shape = new List<long>();
         foreach (var dim in shapeValue.EnumerateArray())
         {
@@ -144,14 +178,17 @@ public static class SafeTensors
             shape.Add(size);
         }
         if (!value.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
-            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
+            || offsets[0].ValueKind != JsonValueKind.Number || !offsets[0].TryGetInt64(out long begin)
+            || offsets[1].ValueKind != JsonValueKind.Number || !offsets[1].TryGetInt64(out long end))
             throw Bad(path, $"tensor '{name}': 'data_offsets' must be [begin, end] integers.");
         if (begin < 0 || end < begin || end > dataLength)
             throw Bad(path, $"tensor '{name}': data_offsets [{begin}, {end}] are outside the {dataLength} data bytes.");
         long expected;
         try
         {
-            expected = checked(shape.Aggregate(1L, (a, b) => a * b) * DTypes.ElementSize(dtype));
+            // libtorch computes strides from the sizes as if no size were 0, so those must not overflow either.
+            long span = checked(shape.Aggregate(1L, (a, b) => a * Math.Max(b, 1)) * Kernels.DTypeNames.ElementSize(dtype));
+            expected = shape.Contains(0) ? 0 : span;
         }
         catch (OverflowException)
         {
@@ -164,12 +201,21 @@ public static class SafeTensors
         return new Entry(name, dtype, [.. shape], begin, end);
     }
 
-    static void CheckNoOverlap(List<Entry> entries, string path)
+    /// <summary>Sorted by offset, each tensor starts where the previous one ended and the last ends with the file.</summary>
+    static void CheckTiling(List<Entry> entries, long dataLength, string path)
     {
-        var sorted = entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ToList();
-        for (int i = 1; i < sorted.Count; i++)
-            if (sorted[i].Begin < sorted[i - 1].End)
+        var sorted = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
+        long expectedBegin = 0;
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            if (sorted[i].Begin < expectedBegin)
                 throw Bad(path, $"tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap in the data section.");
+            if (sorted[i].Begin > expectedBegin)
+                throw Bad(path, $"tensor '{sorted[i].Name}': the data bytes [{expectedBegin}, {sorted[i].Begin}) before it belong to no tensor.");
+            expectedBegin = sorted[i].End;
+        }
+        if (expectedBegin != dataLength)
+            throw Bad(path, $"the data section has {dataLength} bytes but the tensors cover {expectedBegin}.");
     }
 
     static InvalidDataException Bad(string path, string problem) => new($"{path}: {problem}");

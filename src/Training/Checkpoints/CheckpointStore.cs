@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using System.Text;
+
+namespace Orchestrator.Training.Checkpoints;
+
+/// <summary>
+/// Checkpoints under a root directory: {root}/{job}/step-{000000123}/ holds trunk.safetensors,
+/// shard-{first}-{end}.safetensors per shard and manifest.json, and {root}/{job}/latest names the newest step.
+/// A step directory appears only complete (written aside, fsynced, renamed), and "latest" is replaced atomically,
+/// so a crash at any point leaves the previous checkpoint in place. One process writes a job's checkpoints at a time.
+/// </summary>
+public sealed class CheckpointStore
+{
+    const string PendingPrefix = ".pending-";
+    const string TrashPrefix = ".trash-";
+    const int MaxLatestBytes = 64;
+
+    public string Root { get; }
+    readonly ConcurrentDictionary<string, byte> writing = new();   // this store's pending directories, spared by cleanup
+
+    public CheckpointStore(string root)
+    {
+        Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        Directory.CreateDirectory(Root);
+    }
+
+    /// <summary>{root}/{job}, after checking the name; throws an <see cref="ArgumentException"/> for names that could escape.</summary>
+    public string JobDirectory(string job) => CheckpointPaths.Inside(Root, CheckpointPaths.ValidateJobName(job));
+
+    /// <summary>
+    /// Starts the checkpoint of <paramref name="job"/> after <paramref name="step"/> training steps. Leftovers of
+    /// writes that crashed are removed first. A step that already has a checkpoint is an <see cref="IOException"/>.
+    /// </summary>
+    public PendingCheckpoint Begin(JobSpec job, long step, long optimizerStep)
+    {
+        job.Validate();
+        string jobDirectory = JobDirectory(job.Name);
+        string final = CheckpointPaths.Inside(Root, job.Name, CheckpointPaths.StepDirectoryName(step));
+        if (Directory.Exists(final)) throw new IOException($"job '{job.Name}' already has a checkpoint at step {step}: '{final}'.");
+        if (!Directory.Exists(jobDirectory))
+        {
+            Directory.CreateDirectory(jobDirectory);
+            DurableFiles.SyncDirectory(Root);   // so the job directory, and with it every checkpoint, survives a power loss
+        }
+        RemoveLeftovers(jobDirectory);
+        string pending = CheckpointPaths.Inside(Root, job.Name, $"{PendingPrefix}{CheckpointPaths.StepDirectoryName(step)}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(pending);
+        writing[pending] = 0;
+        return new PendingCheckpoint(this, new CheckpointTicket(pending, job, step, optimizerStep));
+    }
+
+    /// <summary>Writes and publishes a whole checkpoint from exported states (one per tower shard, any split).</summary>
+    public CheckpointManifest Save(JobSpec job, long step, ShardState trunk, IEnumerable<ShardState> towers)
+    {
+        using var pending = Begin(job, step, trunk.OptimizerStep);
+        var trunkFile = pending.WriteTrunk(trunk);
+        var shardFiles = towers.Select(pending.WriteTowers).ToList();
+        return pending.Commit(trunkFile, shardFiles);
+    }
+
+    /// <summary>
+    /// Renames the pending directory to its step directory, then points "latest" at it if it is the newest. A damaged
+    /// pointer is replaced: the step directories it could name are all still there.
+    /// </summary>
+    internal void Publish(CheckpointTicket pending)
+    {
+        string jobDirectory = JobDirectory(pending.Job.Name);
+        string stepName = CheckpointPaths.StepDirectoryName(pending.Step);
+        Directory.Move(pending.Directory, CheckpointPaths.Inside(Root, pending.Job.Name, stepName));   // rename(2): atomic
+        writing.TryRemove(pending.Directory, out _);
+        DurableFiles.SyncDirectory(jobDirectory);
+        long? latest;
+        try { latest = PointedStep(pending.Job.Name); }
+        catch (InvalidDataException) { latest = null; }
+        if (latest is null || latest < pending.Step)
+            DurableFiles.ReplaceAtomically(Path.Combine(jobDirectory, CheckpointPaths.LatestFileName), stream => stream.Write(Encoding.UTF8.GetBytes(stepName + "\n")));
+    }
+
+    internal void Abandon(string pendingDirectory)
+    {
+        writing.TryRemove(pendingDirectory, out _);
+        if (Directory.Exists(pendingDirectory)) Directory.Delete(pendingDirectory, recursive: true);
+    }
+
+    /// <summary>
+    /// The step "latest" names; without the pointer (a crash between publishing and pointing) the newest step; null when
+    /// the job has no checkpoint. A damaged pointer is an <see cref="InvalidDataException"/>, not a fresh start.
+    /// </summary>
+    public long? LatestStep(string job) => PointedStep(job) ?? (List(job) is [.., var newest] ? newest : null);
+
+    /// <summary>The step the "latest" file names, null without the file.</summary>
+    long? PointedStep(string job)
+    {
+        string path = CheckpointPaths.Inside(Root, CheckpointPaths.ValidateJobName(job), CheckpointPaths.LatestFileName);
+        if (!File.Exists(path)) return null;
+        var info = new FileInfo(path);
+        if (info.Length > MaxLatestBytes) throw new InvalidDataException($"{path}: {info.Length} bytes; a step pointer has at most {MaxLatestBytes}.");
+        string name = File.ReadAllText(path).TrimEnd('\n');
+        if (!CheckpointPaths.TryParseStep(name, out long step))
+            throw new InvalidDataException($"{path}: '{name}' is not a step directory name like {CheckpointPaths.StepDirectoryName(123)}.");
+        if (!Directory.Exists(CheckpointPaths.Inside(Root, job, name)))
+            throw new InvalidDataException($"{path}: names '{name}', which does not exist.");
+        return step;
+    }
+
+    /// <summary>The steps with a published checkpoint, oldest first.</summary>
+    public IReadOnlyList<long> List(string job)
+    {
+        string jobDirectory = JobDirectory(job);
+        if (!Directory.Exists(jobDirectory)) return [];
+        return Directory.EnumerateDirectories(jobDirectory)
+            .Select(d => CheckpointPaths.TryParseStep(Path.GetFileName(d), out long step) ? step : -1)
+            .Where(step => step >= 0)
+            .Order()
+            .ToList();
+    }
+
+    /// <summary>
+    /// The checkpoint at <paramref name="step"/> (the latest when null), its manifest read and checked; the tensor files
+    /// are verified as they are read. No checkpoint is a <see cref="FileNotFoundException"/>.
+    /// </summary>
+    public Checkpoint Open(string job, long? step = null)
+    {
+        long chosen = step ?? LatestStep(job) ?? throw new FileNotFoundException($"job '{job}' has no checkpoint under '{Root}'.");
+        string directory = CheckpointPaths.Inside(Root, CheckpointPaths.ValidateJobName(job), CheckpointPaths.StepDirectoryName(chosen));
+        if (!Directory.Exists(directory)) throw new FileNotFoundException($"job '{job}' has no checkpoint at step {chosen}: '{directory}' does not exist.");
+        return Checkpoint.Open(directory, job, chosen);
+    }
+
+    /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints of the job, never the one "latest" names.</summary>
+    public IReadOnlyList<long> Prune(string job, int keep)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keep);
+        string jobDirectory = JobDirectory(job);
+        long? latest = LatestStep(job);
+        var doomed = List(job).SkipLast(keep).Where(step => step != latest).ToList();
+        foreach (long step in doomed)
+        {
+            // Renamed first, so a crash mid-delete leaves a leftover to clean, never a half-deleted step directory.
+            string trash = CheckpointPaths.Inside(Root, job, $"{TrashPrefix}{CheckpointPaths.StepDirectoryName(step)}-{Guid.NewGuid():N}");
+            Directory.Move(CheckpointPaths.Inside(Root, job, CheckpointPaths.StepDirectoryName(step)), trash);
+            Directory.Delete(trash, recursive: true);
+        }
+        DurableFiles.SyncDirectory(jobDirectory);
+        return doomed;
+    }
+
+    /// <summary>Pending directories of writes that crashed, and trash of interrupted prunes.</summary>
+    void RemoveLeftovers(string jobDirectory)
+    {
+        foreach (string directory in Directory.EnumerateDirectories(jobDirectory))
+        {
+            string name = Path.GetFileName(directory);
+            if ((name.StartsWith(PendingPrefix, StringComparison.Ordinal) && !writing.ContainsKey(directory))
+                || name.StartsWith(TrashPrefix, StringComparison.Ordinal))
+                Directory.Delete(directory, recursive: true);
+        }
+    }
+}

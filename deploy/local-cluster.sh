@@ -3,8 +3,8 @@
 # ports, all on 127.0.0.1) and a training job run from the client against them. Everything it starts is stopped
 # when it exits, also on failure or Ctrl+C.
 #
-#   deploy/local-cluster.sh [--silos N] [--devices LIST[;LIST...]] [--base-port P] [--redis-port P]
-#                           [--configuration Debug|Release] [--no-build] [--keep] [-- TRAIN OPTIONS...]
+#   deploy/local-cluster.sh [--silos N] [--devices LIST[;LIST...]] [--base-port P] [--redis-port P | --redis CONNECTION]
+#                           [--dashboard-port P] [--configuration Debug|Release] [--no-build] [--keep] [-- TRAIN OPTIONS...]
 #
 #   --silos N          silo processes (default 2)
 #   --devices LISTS    devices of each silo, ';' between silos, cycled when fewer than N (default cpu):
@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0; shift ;;
     --keep) keep=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "local-cluster.sh: unknown option $1 (--help lists them)" >&2; exit 2 ;;
   esac
 done

@@ -21,16 +21,24 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         UseSerilog(builder, verbose);
         builder.UseOrleansClient(client => client.UseOrchestratorCluster(options));
         var host = builder.Build();
+        var via = options.UsesRedis ? $"Redis {RedisEndpoints(options.Redis!)}" : string.Join(", ", options.Gateways);
+        // Orleans' client keeps looking for a gateway until it is cancelled: bound it, and say what to check.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
         try
         {
-            await host.StartAsync();
+            await host.StartAsync(timeout.Token);
+        }
+        catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
+        {
+            host.Dispose();
+            throw new TimeoutException($"no gateway of cluster '{options.ClusterId}' (service '{options.ServiceId}') answered within " +
+                $"{options.ConnectTimeoutSeconds} s via {via}: are its silos running, with the same Cluster:ClusterId and ServiceId?", e);
         }
         catch
         {
             host.Dispose();
             throw;
         }
-        var via = options.UsesRedis ? $"Redis {RedisEndpoints(options.Redis!)}" : string.Join(", ", options.Gateways);
         return new ClusterConnection([host], host.Services.GetRequiredService<IClusterClient>(), $"cluster via {via}");
     }
 
@@ -64,6 +72,8 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
             .MinimumLevel.Is(verbose ? LogEventLevel.Information : LogEventLevel.Warning)
             .MinimumLevel.Override("Orleans", verbose ? LogEventLevel.Information : LogEventLevel.Error)
             .MinimumLevel.Override("Polly", LogEventLevel.Warning)
+            // A host that fails to start logs the exception the command then reports anyway: once is enough.
+            .MinimumLevel.Override("Microsoft.Extensions.Hosting", verbose ? LogEventLevel.Information : LogEventLevel.Fatal)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}"));
 

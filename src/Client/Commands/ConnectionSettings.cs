@@ -28,6 +28,11 @@ public class ConnectionSettings : CommandSettings
     [DefaultValue("orchestrator")]
     public string ServiceId { get; init; } = "orchestrator";
 
+    [CommandOption("--connect-timeout <SECONDS>")]
+    [Description("How long connecting to the cluster may take before the command fails.")]
+    [DefaultValue(30)]
+    public int ConnectTimeoutSeconds { get; init; } = 30;
+
     [CommandOption("--max-message-mb <MB>")]
     [Description("Largest Orleans message this client accepts; must match the silos' Cluster:MaxMessageMB.")]
     [DefaultValue(100)]
@@ -57,6 +62,7 @@ public class ConnectionSettings : CommandSettings
         Redis = ConfiguredRedis,
         ClusterId = ClusterId,
         ServiceId = ServiceId,
+        ConnectTimeoutSeconds = ConnectTimeoutSeconds,
         MaxMessageMB = MaxMessageMB,
         Gateways = [.. gateways],
     };

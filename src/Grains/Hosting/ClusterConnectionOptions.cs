@@ -26,6 +26,8 @@ public sealed class ClusterConnectionOptions
     public string? Redis { get; set; }
     /// <summary>Redis membership: how long connecting to Redis may take before start fails.</summary>
     public int RedisConnectTimeoutSeconds { get; set; } = 10;
+    /// <summary>Clients: how long connecting to the cluster (finding and reaching a gateway) may take before it fails.</summary>
+    public int ConnectTimeoutSeconds { get; set; } = 30;
     /// <summary>Largest Orleans message body; tensors exchanged through messages must fit. Same on silos and clients.</summary>
     public int MaxMessageMB { get; set; } = 100;
     /// <summary>How long a grain call may take before it times out (a step of a big job can take a while).</summary>

@@ -18,6 +18,9 @@ app.Configure(config =>
     config.AddCommand<BenchCommand>("bench")
         .WithDescription("Time the grouped kernels against the per-group loop and the device's measured ceilings.")
         .WithExample("bench", "--device", "cuda:0", "--dtype", "bf16");
+    config.AddCommand<StepBenchCommand>("bench-step")
+        .WithDescription("Time the full training step in process, on one silo, and on two silos sharing the device.")
+        .WithExample("bench-step", "--device", "cuda:0");
     config.AddCommand<GpuCheckCommand>("gpu-check")
         .WithDescription("Check the kernels on a GPU against the float64 loop reference.")
         .WithExample("gpu-check", "--device", "cuda:0");

@@ -14,7 +14,8 @@ public sealed record StepRow(string Setup, double MsPerStep, double SamplesPerSe
 /// <summary>
 /// The full training step of one job, run three ways on one device: in process with the kernels library alone, on a
 /// silo whose coordinator and worker share it, and on two silos sharing it (half the groups reach the second silo over
-/// the chosen transport). Data come from a safetensors file of random samples, so no teacher model costs time.
+/// the chosen transport), then in process once more. Data come from a safetensors file of random samples, so no
+/// teacher model costs time.
 /// </summary>
 public static class StepBenchmark
 {
@@ -41,6 +42,9 @@ public static class StepBenchmark
             await using (var two = await ClusterConnection.StartEmbeddedAsync(options, device, silos: 2, verbose: false))
                 rows.Add(await OnCluster(two, spec with { Name = "bench-two-silos", Transport = transport },
                     warmup, $"2 silos sharing the device ({transport})"));
+            // Again at the end, so clocks and library warm-up favour neither side.
+            progress?.Invoke("in process, again");
+            rows.Add(InProcess(spec, Devices.Parse(device), warmup) with { Setup = "in process again, last" });
             return rows;
         }
         finally

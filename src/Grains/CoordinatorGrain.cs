@@ -39,8 +39,12 @@ public sealed class CoordinatorGrain(
     long? lastCheckpoint;
     /// <summary>Silos whose workers were lost; never used again by this job.</summary>
     readonly HashSet<string> excludedSilos = [];
+    /// <summary>This activation's identity: workers obey stops from the coordinator activation they serve only.</summary>
+    readonly Guid incarnation = Guid.NewGuid();
     int recoveries;
     const int MaxRecoveries = 8;
+    /// <summary>How long a recovery may wait for membership to declare lost silos dead and for the survivors to settle.</summary>
+    static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(2);
     Trunk? trunk;
     IBatchSource? source;
     Worker[] workers = [];
@@ -98,7 +102,7 @@ public sealed class CoordinatorGrain(
             });
             workers = planned;
             long? restoreStep = restore?.Manifest.Step;
-            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(job, w.Groups.First, w.Groups.Count, restoreStep))));
+            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(job, w.Groups.First, w.Groups.Count, restoreStep, incarnation))));
         }
         catch
         {
@@ -195,9 +199,9 @@ public sealed class CoordinatorGrain(
     async Task RecoverAsync(IReadOnlyCollection<string> lostSilos)
     {
         var job = spec!;
+        state = JobState.Recovering;
         excludedSilos.UnionWith(lostSilos);
-        var survivors = workers.Where(w => !excludedSilos.Contains(w.Info.Silo)).ToArray();
-        workers = survivors;
+        workers = workers.Where(w => !excludedSilos.Contains(w.Info.Silo)).ToArray();
         try
         {
             await ReleaseAsync();
@@ -206,12 +210,40 @@ public sealed class CoordinatorGrain(
         {
             log.LogWarning(e, "Job {Job}: could not stop every surviving worker before recovering", Name);
         }
+        // Until membership declares the lost silos dead, the grain directory may still route to them: wait for that,
+        // then build, retrying while calls still reach for the dead silos.
+        var deadline = DateTime.UtcNow + RecoveryTimeout;
+        await WaitUntilGone(lostSilos, deadline);
         var restore = checkpoints?.LatestStep(Name) is not null ? await Task.Run(() => checkpoints.Open(Name)) : null;
-        await BuildAsync(job, restore, excludedSilos);
-        (steps, lastCheckpoint) = (restore?.Manifest.Step ?? 0, restore?.Manifest.Step);
+        while (true)
+        {
+            try
+            {
+                await BuildAsync(job, restore, excludedSilos);
+                break;
+            }
+            catch (Exception e) when (WorkersLostException.IsSiloLoss(e) && DateTime.UtcNow < deadline)
+            {
+                log.LogInformation("Job {Job}: the cluster is still settling ({Problem}); retrying", Name, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+        }
+        (state, steps, lastCheckpoint) = (JobState.Running, restore?.Manifest.Step ?? 0, restore?.Manifest.Step);
         recoveries++;
         log.LogInformation("Job {Job} recovered at step {Step} with {Workers} workers: {Assignment}", Name, steps, workers.Length,
             string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups}")));
+    }
+
+    /// <summary>Waits until no silo in <paramref name="silos"/> is active; throws a clear error at the deadline.</summary>
+    async Task WaitUntilGone(IReadOnlyCollection<string> silos, DateTime deadline)
+    {
+        while (membership.CurrentSnapshot.Members.Values.Any(m => m.Status == SiloStatus.Active && silos.Contains(m.Name)))
+        {
+            if (DateTime.UtcNow >= deadline)
+                throw new TimeoutException($"silos {string.Join(", ", silos)} stopped answering but were not declared dead within " +
+                                           $"{RecoveryTimeout.TotalSeconds:F0} s; the job cannot be rebuilt safely.");
+            await Task.Delay(TimeSpan.FromMilliseconds(250));
+        }
     }
 
     async Task<StepMetrics> Step(JobSpec job, Trunk model, IBatchSource data)
@@ -380,7 +412,7 @@ public sealed class CoordinatorGrain(
     {
         var (oldWorkers, oldTrunk, oldSource) = (workers, trunk, source);
         (workers, trunk, source) = ([], null, null);
-        await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync()));
+        await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync(incarnation)));
         if (oldTrunk is not null || oldSource is not null)
             await TrunkExecutor.RunAsync(() =>
             {

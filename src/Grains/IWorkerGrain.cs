@@ -32,5 +32,9 @@ public interface IWorkerGrain : IGrainWithStringKey
     Task<Dictionary<string, TensorPayload>> ExportAsync();
 
     /// <summary>Releases the shard and deactivates.</summary>
-    Task StopAsync();
+    /// <remarks>
+    /// Only the owner of the current setup stops the worker: a stale coordinator activation (a duplicate that outlived
+    /// a silo failure and is being deactivated) must not stop the workers a new coordinator has taken over.
+    /// </remarks>
+    Task StopAsync(Guid owner);
 }

@@ -1,6 +1,6 @@
 namespace Orchestrator.Grains;
 
-public enum JobState { NotStarted, Running, Finished, Failed, Stopped }
+public enum JobState { NotStarted, Running, Finished, Failed, Stopped, Recovering }
 
 /// <summary>One worker of a job: where it runs, which groups it owns, how tensors reach it.</summary>
 [GenerateSerializer, Immutable]

@@ -21,6 +21,7 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
     WorkerKey key;
     DeviceExecutor executor = null!;
     TowerShard? shard;
+    Guid owner;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -33,6 +34,7 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
     {
         var spec = setup.Spec.Validate();
         await ReleaseShard();
+        owner = setup.Owner;
         shard = await executor.RunAsync(() => setup.RestoreStep is { } step
             ? new CheckpointStore(spec.Checkpoint.Directory!).Open(spec.Name, step).CreateTowers(setup.Groups, executor.TorchDevice)
             : new TowerShard(spec.Shape, setup.Groups, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), executor.TorchDevice, spec.Optimizer));
@@ -80,8 +82,13 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
         });
     }
 
-    public async Task StopAsync()
+    public async Task StopAsync(Guid stoppedBy)
     {
+        if (stoppedBy != owner)
+        {
+            log.LogInformation("Worker {Worker} ignores a stop from a coordinator it no longer serves", key.ToString());
+            return;
+        }
         await ReleaseShard();
         this.DeactivateOnIdle();
     }

@@ -37,12 +37,12 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
                     {
                         var task = progress.AddTask(report.Line(), maxValue: spec.Steps);
                         task.Value = status.StepsDone;
-                        await Run(coordinator, spec.Name, report, exchanged, spec.Steps, m => task.Description(report.Line()).Value = m.Step + 1, cancellation);
+                        await Run(coordinator, spec, report, exchanged, m => task.Description(report.Line()).Value = m.Step + 1, cancellation);
                     });
             else
             {
                 int every = Math.Max(1, remaining / 10);
-                await Run(coordinator, spec.Name, report, exchanged, spec.Steps, m =>
+                await Run(coordinator, spec, report, exchanged, m =>
                 {
                     if (report.Steps.Count % every == 0 || m.Step + 1 == spec.Steps) Console.WriteLine(report.Line());
                 }, cancellation);
@@ -57,14 +57,15 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
     }
 
     /// <summary>Steps until the job's last step is done; a job that recovers from lost workers repeats a few steps.</summary>
-    static async Task Run(ICoordinatorGrain coordinator, string job, TrainingReport report, long exchanged, int steps, Action<StepMetrics> afterStep,
+    static async Task Run(ICoordinatorGrain coordinator, JobSpec spec, TrainingReport report, long exchanged, Action<StepMetrics> afterStep,
         CancellationToken cancellation)
     {
-        while (!cancellation.IsCancellationRequested && (report.Steps.Count == 0 ? report.FirstStep : report.Steps[^1].Step + 1) < steps)
+        while (!cancellation.IsCancellationRequested && (report.Steps.Count == 0 ? report.FirstStep : report.Steps[^1].Step + 1) < spec.Steps)
         {
-            var metrics = await coordinator.StepAsync();
+            var metrics = await ResilientStep.RunAsync(coordinator, spec, TimeSpan.FromMinutes(2),
+                notice => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(notice)}[/]"));
             report.Add(metrics);
-            TrainingMetrics.Record(job, metrics, exchanged);   // the "Orchestrator" meter of this process
+            TrainingMetrics.Record(spec.Name, metrics, exchanged);   // the "Orchestrator" meter of this process
             afterStep(metrics);
         }
     }

@@ -8,7 +8,9 @@ namespace Orchestrator.Cluster.Tests;
 /// The Redis server the membership tests use. $ORCHESTRATOR_TEST_REDIS (a connection string; .ci/run starts one
 /// and sets it) wins. Without it, CI (CI=true) fails here: a missing service must not go unnoticed. A developer's
 /// run starts redis-server from PATH itself on a free loopback port, with a password and no persistence, and stops
-/// it afterwards; when redis-server is not installed it fails and says how to get it. Tests never skip.
+/// it afterwards. When redis-server is not installed, a root user on Debian or Ubuntu gets Debian's package installed
+/// (as .ci/run does), so `dotnet test` works on a fresh machine with only the .NET SDK; anyone else gets an error that
+/// says how to install it. Tests never skip.
 /// </summary>
 public sealed class RedisServer : IAsyncLifetime
 {
@@ -34,10 +36,31 @@ public sealed class RedisServer : IAsyncLifetime
         await WaitUntilReachable(TimeSpan.FromSeconds(15));
     }
 
+    static string? OnPath(string name) => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+        .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+
+    /// <summary>apt-get install redis-server, for root on Debian/Ubuntu only; bounded, and quiet unless it fails.</summary>
+    static void InstallRedisWithApt()
+    {
+        if (Environment.UserName != "root" || OnPath("apt-get") is not { } apt) return;
+        var script = $"{apt} update -qq && DEBIAN_FRONTEND=noninteractive {apt} install -y -qq redis-server";
+        using var install = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", ["-c", script])
+            { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = install.StandardOutput.ReadToEndAsync();
+        var errors = install.StandardError.ReadToEndAsync();
+        if (!install.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            install.Kill(entireProcessTree: true);
+            throw new TimeoutException("apt-get install redis-server took over 5 minutes.");
+        }
+        if (install.ExitCode != 0)
+            throw new InvalidOperationException($"apt-get install redis-server failed ({install.ExitCode}):\n{output.Result}\n{errors.Result}");
+    }
+
     string StartLocalServer()
     {
-        var executable = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, "redis-server")).FirstOrDefault(File.Exists)
+        if (OnPath("redis-server") is null) InstallRedisWithApt();
+        var executable = OnPath("redis-server")
             ?? throw new InvalidOperationException(
                 $"The Redis membership tests need a Redis server: set {Variable}=host:port[,password=...] or install redis-server " +
                 "(Debian/Ubuntu: apt-get install redis-server); the tests then start one on a free loopback port themselves.");

@@ -42,9 +42,9 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         [Description("Output features per group D_out.")]
         public int Output { get; init; } = 1024;
 
-        [CommandOption("--warmup <STEPS>"), DefaultValue(5)]
+        [CommandOption("--warmup <STEPS>"), DefaultValue(20)]
         [Description("Untimed steps first.")]
-        public int Warmup { get; init; } = 5;
+        public int Warmup { get; init; } = 20;
 
         [CommandOption("--steps <STEPS>"), DefaultValue(30)]
         [Description("Timed steps per setup.")]

@@ -21,6 +21,9 @@ app.Configure(config =>
     config.AddCommand<StepBenchCommand>("bench-step")
         .WithDescription("Time the full training step in process, on one silo, and on two silos sharing the device.")
         .WithExample("bench-step", "--device", "cuda:0");
+    config.AddCommand<TransportBenchCommand>("bench-transport")
+        .WithDescription("Orleans messages between silos and the TCP data channel, side by side on this machine's loopback.")
+        .WithExample("bench-transport", "--sizes", "8,64");
     config.AddCommand<GpuCheckCommand>("gpu-check")
         .WithDescription("Check the kernels on a GPU against the float64 loop reference.")
         .WithExample("gpu-check", "--device", "cuda:0");

@@ -44,4 +44,13 @@ public class BenchmarkTests
         Assert.All(rows, r => Assert.True(r.MsPerStep > 0 && r.SamplesPerSecond > 0, r.Setup));
         Assert.Contains("2 silos sharing the device (channel)", StepBenchmark.ToMarkdown(spec, "cpu", rows));
     }
+
+    [Fact]
+    public async Task The_transport_benchmark_measures_both_paths()
+    {
+        var rows = await TransportBenchmark.RunAsync([1L << 20, 3L << 20], repetitions: 2);
+        Assert.Equal([1L << 20, 3L << 20], rows.Select(r => r.Bytes));
+        Assert.All(rows, r => Assert.True(r.MessageGBps > 0 && r.ChannelGBps > 0));
+        Assert.Contains("| 3 MiB |", TransportBenchmark.ToMarkdown(rows, 2));
+    }
 }

@@ -1,0 +1,33 @@
+using System.ComponentModel;
+using Orchestrator.Client.Gpu;
+using Spectre.Console.Cli;
+
+namespace Orchestrator.Client.Commands;
+
+/// <summary>`orchestrator bench-transport`: Orleans messages and the TCP data channel side by side.</summary>
+public sealed class TransportBenchCommand : AsyncCommand<TransportBenchCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--sizes <MIB>"), DefaultValue("1,8,32,64")]
+        [Description("Comma-separated payload sizes in MiB.")]
+        public string Sizes { get; init; } = "1,8,32,64";
+
+        [CommandOption("--reps <COUNT>"), DefaultValue(10)]
+        [Description("Transfers timed per size.")]
+        public int Repetitions { get; init; } = 10;
+
+        public override Spectre.Console.ValidationResult Validate() =>
+            Repetitions >= 1 && Sizes.Split(',').All(s => int.TryParse(s, out int mib) && mib is > 0 and <= 1024)
+                ? Spectre.Console.ValidationResult.Success()
+                : Spectre.Console.ValidationResult.Error("--sizes takes MiB values from 1 to 1024, --reps at least 1");
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellation)
+    {
+        var sizes = s.Sizes.Split(',').Select(v => long.Parse(v) << 20).ToList();
+        var rows = await TransportBenchmark.RunAsync(sizes, s.Repetitions, p => Console.Error.WriteLine($"timing {p}"));
+        Console.WriteLine(TransportBenchmark.ToMarkdown(rows, s.Repetitions));
+        return 0;
+    }
+}

@@ -19,11 +19,7 @@ public static class ResilientStep
         {
             try
             {
-                return await coordinator.StepAsync();
-            }
-            catch (OrleansMessageRejectionException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(500));
+                return await Delivered(coordinator.StepAsync, deadline);
             }
             catch (InvalidOperationException) when (spec.Checkpoint.Directory is not null && DateTime.UtcNow < deadline)
             {

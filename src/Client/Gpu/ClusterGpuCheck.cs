@@ -64,12 +64,7 @@ public static class ClusterGpuCheck
             var expectedParameters = reference.Parameters();
             using var scope = NewDisposeScope();
             foreach (var (name, want) in expectedParameters.OrderBy(kv => kv.Key))
-            {
-                var got = message.Unpack(actual[name], CPU).to(ScalarType.Float64);
-                var w = want.to(ScalarType.Float64);
-                double error = got.isfinite().all().item<bool>() ? (got - w).norm().item<double>() / w.norm().item<double>() : double.NaN;
-                results.Add(new(spec.DType, shape, $"cluster parameter {name}", error, tolerance));
-            }
+                results.Add(new(spec.DType, shape, $"cluster parameter {name}", GpuCheck.Error(message.Unpack(actual[name], CPU), want), tolerance));
             foreach (var t in expectedParameters.Values) t.Dispose();
         }
         finally

@@ -126,7 +126,7 @@ public static class GpuCheck
     static Tensor Leaf(Tensor t) => t.detach().to(ScalarType.Float64).requires_grad_(true);
 
     /// <summary>‖a − ref‖ / ‖ref‖ in float64; NaN if a has any non-finite element.</summary>
-    static double Error(Tensor actual, Tensor reference)
+    internal static double Error(Tensor actual, Tensor reference)
     {
         using var scope = NewDisposeScope();
         var a = actual.detach().to(ScalarType.Float64);

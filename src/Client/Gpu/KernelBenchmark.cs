@@ -35,7 +35,7 @@ public static class KernelBenchmark
         Tensor Rand(long[] shape, double scale) => randn(shape, s.DType, s.Device).mul_(scale);
 
         long b = s.Batch, n = s.Groups, d = s.InputDim, o = s.LinearOutputDim, h = s.HiddenDim, m = s.MlpOutputDim;
-        long rows = b * n, es = ElementSize(s.DType);
+        long rows = b * n, es = DTypeNames.ElementSize(s.DType);
         using var scope = NewDisposeScope();
 
         // Weights are shared across repetitions, like a training step; activations rotate through
@@ -198,18 +198,11 @@ public static class KernelBenchmark
     {
         long bytes = timer.IsCuda ? 1L << 30 : 1L << 26;
         using var scope = NewDisposeScope();
-        var src = randn([bytes / ElementSize(s.DType)], s.DType, s.Device);
+        var src = randn([bytes / DTypeNames.ElementSize(s.DType)], s.DType, s.Device);
         var dst = empty_like(src);
         double ms = Timed(timer, _ => dst.copy_(src));
         return 2.0 * bytes / (ms * 1e-3) / 1e9;
     }
-
-    static long ElementSize(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float64 => 8,
-        ScalarType.Float32 => 4,
-        _ => 2,
-    };
 
     public static string ToMarkdown(BenchmarkReport r)
     {

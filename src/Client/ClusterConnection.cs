@@ -9,9 +9,15 @@ using Serilog.Events;
 namespace Orchestrator.Client;
 
 /// <summary>A connection to a cluster: an Orleans client of remote gateways, or silos hosted in this process.</summary>
-public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory grains, string description) : IAsyncDisposable
+public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory grains, string description, IReadOnlyList<LocalSiloProcess>? processes = null)
+    : IAsyncDisposable
 {
+    /// <summary>How long silo processes started beside the embedded silos may take to join.</summary>
+    static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(120);
+
     public IGrainFactory Grains { get; } = grains;
+    /// <summary>The silo host processes this connection started (none when it connected to a cluster).</summary>
+    public IReadOnlyList<LocalSiloProcess> Processes { get; } = processes ?? [];
     public string Description { get; } = description;
 
     /// <summary>An Orleans client of the cluster behind <paramref name="options"/>' gateways (static, or read from Redis).</summary>
@@ -43,28 +49,63 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
     }
 
     /// <summary>
-    /// <paramref name="silos"/> silos in this process, each owning <paramref name="devices"/> (several silos may share
-    /// one GPU), on free loopback ports so they never join (or collide with) a development cluster on the default
-    /// ports. The first is the primary; grains are reached through it. Silo names: "embedded", or "embedded-0", ...
+    /// <paramref name="silos"/> silos in this process and <paramref name="processes"/> silo host processes beside it, each
+    /// owning <paramref name="devices"/> (several silos may share one GPU), on free loopback ports so they never join (or
+    /// collide with) a development cluster on the default ports. The first is the primary; grains are reached through it.
+    /// Silo names: "embedded", or "embedded-0", ...; the processes "process-0", ...
     /// </summary>
-    public static async Task<ClusterConnection> StartEmbeddedAsync(ClusterConnectionOptions options, string devices, int silos, bool verbose)
+    public static async Task<ClusterConnection> StartEmbeddedAsync(ClusterConnectionOptions options, string devices, int silos, bool verbose,
+        int processes = 0)
     {
         if (silos < 1) throw new ArgumentOutOfRangeException(nameof(silos), $"--local-silos must be at least 1; got {silos}.");
+        if (processes < 0) throw new ArgumentOutOfRangeException(nameof(processes), $"--local-processes must not be negative; got {processes}.");
         var hosts = new List<IHost>();
-        for (int i = 0; i < silos; i++)
+        var children = new List<LocalSiloProcess>();
+        var connection = new ClusterConnection(hosts, null!, "", children);
+        try
         {
-            var builder = Host.CreateApplicationBuilder();
-            UseSerilog(builder, verbose);
-            int siloPort = FreePort(), gatewayPort = FreePort();
-            var silo = new SiloHostOptions { Name = silos == 1 ? "embedded" : $"embedded-{i}", Devices = devices, SiloPort = siloPort, GatewayPort = gatewayPort };
-            if (i == 0) options.PrimarySiloPort = siloPort;
-            builder.UseOrleans(orleans => orleans.UseOrchestratorCluster(options, silo));
-            var host = builder.Build();
-            await host.StartAsync();
-            hosts.Add(host);
+            for (int i = 0; i < silos; i++)
+            {
+                var builder = Host.CreateApplicationBuilder();
+                UseSerilog(builder, verbose);
+                int siloPort = FreePort(), gatewayPort = FreePort();
+                var name = silos == 1 && processes == 0 ? "embedded" : $"embedded-{i}";
+                var silo = new SiloHostOptions { Name = name, Devices = devices, SiloPort = siloPort, GatewayPort = gatewayPort };
+                if (i == 0) options.PrimarySiloPort = siloPort;
+                builder.UseOrleans(orleans => orleans.UseOrchestratorCluster(options, silo));
+                var host = builder.Build();
+                await host.StartAsync();
+                hosts.Add(host);
+            }
+            for (int i = 0; i < processes; i++)
+                children.Add(LocalSiloProcess.Start($"process-{i}", devices, options.PrimarySiloPort, FreePort(), FreePort(), options.MaxMessageMB));
+            var grains = hosts[0].Services.GetRequiredService<IGrainFactory>();
+            if (processes > 0) await WaitForSilos(grains, silos + processes, children);
+            var what = (silos == 1 ? $"embedded silo" : $"{silos} embedded silos") + (processes > 0 ? $" and {processes} silo processes" : "") +
+                       (silos + processes == 1 ? $" ({devices})" : $" ({devices} each)");
+            return new ClusterConnection(hosts, grains, what, children);
         }
-        var what = silos == 1 ? $"embedded silo ({devices})" : $"{silos} embedded silos ({devices} each)";
-        return new ClusterConnection(hosts, hosts[0].Services.GetRequiredService<IGrainFactory>(), what);
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Until <paramref name="count"/> silos advertise their devices; fails with a silo process's output when one exits.</summary>
+    static async Task WaitForSilos(IGrainFactory grains, int count, IReadOnlyList<LocalSiloProcess> children)
+    {
+        var cluster = grains.GetGrain<Orchestrator.Grains.IClusterGrain>(Orchestrator.Grains.IClusterGrain.Key);
+        var deadline = DateTime.UtcNow + JoinTimeout;
+        while ((await cluster.GetDevicesAsync()).Select(d => d.Silo).Distinct().Count() < count)
+        {
+            if (children.FirstOrDefault(c => c.HasExited) is { } exited)
+                throw new InvalidOperationException($"silo process {exited.Name} exited while joining:{Environment.NewLine}{exited.Output}");
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the silo processes did not join within {JoinTimeout.TotalSeconds} s:{Environment.NewLine}" +
+                    string.Join(Environment.NewLine, children.Select(c => $"--- {c.Name}{Environment.NewLine}{c.Output}")));
+            await Task.Delay(250);
+        }
     }
 
     static void UseSerilog(HostApplicationBuilder builder, bool verbose) =>
@@ -90,6 +131,8 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
 
     public async ValueTask DisposeAsync()
     {
+        // Processes first: they leave while the primary still answers.
+        await Task.WhenAll(Processes.Select(p => p.DisposeAsync().AsTask()));
         foreach (var host in hosts.Reverse())
         {
             await host.StopAsync();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
@@ -18,7 +19,7 @@ namespace Orchestrator.Grains;
 ///   3. loss and dY = 2 (y - target) / numel; scatter dY[:, groups_w, :]
 ///   4. workers run backward + AdamW and return dX slices; gather dX, trunk backward + AdamW
 /// The trunk, the data and the loss live on this silo's first GPU (its CPU when it has none); tensors reach workers of this silo by
-/// reference and workers elsewhere in the Orleans message.
+/// reference and workers elsewhere through the transport <see cref="TensorTransports.ToWorker"/> chose for each.
 /// </summary>
 [KeepAlive]
 public sealed class CoordinatorGrain(
@@ -59,7 +60,7 @@ public sealed class CoordinatorGrain(
     /// <summary>This silo's first GPU if it advertises one, else its CPU.</summary>
     string LocalTrunkDevice() =>
         ClusterDevices.Discover(membership, metadata).Where(d => d.Silo == transports.SiloName).Select(d => d.Device)
-            .FirstOrDefault(d => d.StartsWith("cuda:", StringComparison.Ordinal)) ?? "cpu";
+            .FirstOrDefault(Kernels.Devices.IsGpuName) ?? "cpu";
 
     public async Task<JobStatus> StartAsync(JobSpec newSpec, bool resume = false)
     {
@@ -87,8 +88,8 @@ public sealed class CoordinatorGrain(
     /// </summary>
     async Task BuildAsync(JobSpec job, Checkpoint? restore, IReadOnlySet<string> excluded)
     {
-        var planned = Plan(job, excluded);
         trunkDevice = LocalTrunkDevice();
+        var planned = Plan(job, excluded);
         try
         {
             var device = TrunkExecutor.TorchDevice;
@@ -137,7 +138,7 @@ public sealed class CoordinatorGrain(
         return ShardAssignment.Assign(job.Shape.Groups, slots.Length).Select((groups, i) =>
         {
             var key = new WorkerKey(slots[i].Silo, slots[i].Device, job.Name, i);
-            var transport = transports.ToWorker(slots[i], job.SliceBytes(groups.Count), job.Transport);
+            var transport = transports.ToWorker(slots[i], trunkDevice, job.SliceBytes(groups.Count), job.Transport);
             if (transport is MessageTensorTransport message)
                 message.CheckFits(job.SliceBytes(groups.Count), $"slice ({job.BatchSize}, {groups.Count}, D) {job.DType} of worker {key}");
             var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, transport.Kind.ToString());
@@ -249,79 +250,93 @@ public sealed class CoordinatorGrain(
     async Task<StepMetrics> Step(JobSpec job, Trunk model, IBatchSource data)
     {
         var timer = new PhaseTimer();
-        Tensor? targets = null;
+        var traffic = new ExchangeTraffic();
+        var kept = new List<Tensor>();   // the step's tensors, created and freed on the trunk's executor
+        Tensor Keep(Tensor t)
+        {
+            kept.Add(t.DetachFromDisposeScope());
+            return t;
+        }
         try
         {
-            var xs = await TrunkExecutor.RunAsync(() =>
+            var (features, targets, finite, x) = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
-                var batch = data.Get(steps);
+                using var batch = data.Get(steps);
                 var device = model.Weight.device;
-                var features = batch.Features.to(device);                      // (B, D_feat)
-                targets = batch.Targets.to(device).DetachFromDisposeScope();   // (B, N, D_out), kept for the loss
-                // Checked on the trunk's device: on a GPU it costs one sync, on the CPU half-precision scans are slow.
-                BadBatchException.ThrowIfNotFinite(features, "features", steps);
-                BadBatchException.ThrowIfNotFinite(targets, "targets", steps);
-                var x = model.Forward(features);                               // (B, N, D_in)
-                return workers.Select(w => w.Transport.Pack(x.narrow(1, w.Groups.First, w.Groups.Count))).ToArray();
+                var features = Keep(batch.Features.to(device).alias());               // (B, D_feat)
+                var targets = Keep(batch.Targets.to(device).alias());                 // (B, N, D_out)
+                // 1 where all finite; read together with the loss, so the check costs no device sync of its own.
+                var finite = Keep(stack([features.isfinite().all(), targets.isfinite().all()]).to(ScalarType.Float64));   // (2)
+                return (features, targets, finite, Keep(model.Forward(features)));   // x (B, N, D_in)
             });
             double trunkForward = timer.Lap();
 
-            var ys = await ExchangeAsync(xs, (worker, x) => worker.ForwardAsync(x));
+            var y = await ExchangeAsync(x, job.Shape.Output, (worker, slice) => worker.ForwardAsync(slice), traffic, Keep);   // (B, N, D_out)
             double towerForward = timer.Lap();
 
-            var (loss, dYs) = await TrunkExecutor.RunAsync(() =>
+            var (loss, dY, rejection) = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
-                var y = Gather(ys);                                       // (B, N, D_out)
-                var (value, dY) = MseLoss.Compute(y, targets!);
-                if (!double.IsFinite(value)) return (value, Array.Empty<TensorPayload>());
-                return (value, workers.Select(w => w.Transport.Pack(dY.narrow(1, w.Groups.First, w.Groups.Count))).ToArray());
+                var (lossTensor, dY) = MseLoss.Queue(y, targets);
+                var read = cat([lossTensor.reshape(1), finite]).cpu().data<double>().ToArray();   // [loss, features finite, targets finite]
+                string? rejection = read[1] == 0 ? BadBatchException.NonFinite(features, "features", steps)
+                    : read[2] == 0 ? BadBatchException.NonFinite(targets, "targets", steps)
+                    : double.IsFinite(read[0]) ? null
+                    : $"batch {steps} is rejected: its loss is {read[0]} (finite inputs: the model diverged or overflowed; try a smaller " +
+                      $"learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); the model is unchanged.";
+                return (read[0], Keep(dY), rejection);
             });
-            if (!double.IsFinite(loss))
+            if (rejection is not null)
             {
                 // Reject before any backward: drop what the forward kept, so no parameter changes.
                 await Task.WhenAll(workers.Select(w => w.Grain.DiscardAsync()));
                 await TrunkExecutor.RunAsync(model.Discard);
-                throw new BadBatchException($"batch {steps} is rejected: its loss is {loss} (finite inputs: the model diverged or " +
-                    $"overflowed; try a smaller learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); " +
-                    "the model is unchanged.");
+                throw new BadBatchException(rejection);
             }
             double lossMs = timer.Lap();
 
-            var dXs = await ExchangeAsync(dYs, (worker, dY) => worker.BackwardAsync(dY));
+            var dX = await ExchangeAsync(dY, job.Shape.Input, (worker, slice) => worker.BackwardAsync(slice), traffic, Keep);   // (B, N, D_in)
             double towerBackward = timer.Lap();
 
-            await TrunkExecutor.RunAsync(() =>
-            {
-                using var scope = NewDisposeScope();
-                model.Backward(Gather(dXs));                              // dX (B, N, D_in)
-            });
+            await TrunkExecutor.RunAsync(() => model.Backward(dX));
             double trunkBackward = timer.Lap();
-            return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs);
+            return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs,
+                traffic.ScatterMs, traffic.GatherMs, traffic.Bytes);
         }
         finally
         {
-            targets?.Dispose();
+            await TrunkExecutor.RunAsync(() => kept.ForEach(t => t.Dispose()));
         }
     }
 
-    /// <summary>
-    /// Calls every worker concurrently with its payload. When a call fails, the payloads nobody unpacked (requests
-    /// and the replies that did arrive) release their tensors before the error propagates; calls that failed because
-    /// their silo is gone become one <see cref="WorkersLostException"/>.
-    /// </summary>
-    async Task<TensorPayload[]> ExchangeAsync(TensorPayload[] requests, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call)
+    /// <summary>Executor time spent packing and unpacking, and the bytes each transport kind moved, in one step.</summary>
+    sealed class ExchangeTraffic
     {
-        var calls = workers.Select((w, i) => call(w.Grain, requests[i])).ToArray();
+        public double ScatterMs, GatherMs;   // written on the trunk's executor only
+        public Dictionary<string, long> Bytes { get; } = [];   // written on the grain's scheduler only
+
+        public void Add(TensorPayloadKind kind, long bytes) => Bytes[kind.ToString()] = Bytes.GetValueOrDefault(kind.ToString()) + bytes;
+    }
+
+    /// <summary>
+    /// Sends every worker its slice of <paramref name="input"/> (B, N, D) along the group dimension and gathers the
+    /// replies into a new (B, N, <paramref name="width"/>) tensor, made by <paramref name="keep"/>'s owner. Each worker's
+    /// slice is packed, sent and its reply unpacked into place on its own, so one worker's scatter and gather overlap
+    /// the others' compute. Calls that failed because their silo is gone become one <see cref="WorkersLostException"/>.
+    /// </summary>
+    async Task<Tensor> ExchangeAsync(Tensor input, long width, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call,
+        ExchangeTraffic traffic, Func<Tensor, Tensor> keep)
+    {
+        var output = await TrunkExecutor.RunAsync(() => keep(empty([input.shape[0], input.shape[1], width], input.dtype, input.device)));
+        var calls = workers.Select(w => ExchangeWith(w, input, output, call, traffic)).ToArray();
         try
         {
-            return await Task.WhenAll(calls);
+            await Task.WhenAll(calls);
+            return output;
         }
         catch (Exception e)
         {
-            foreach (var request in requests) request.Dispose();
-            foreach (var reply in calls.Where(c => c.IsCompletedSuccessfully)) reply.Result.Dispose();
             var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet();
             var lost = workers.Where((w, i) => calls[i].IsFaulted
                     && (WorkersLostException.IsSiloLoss(calls[i].Exception!.InnerException!) || !active.Contains(w.Info.Silo)))
@@ -331,9 +346,42 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    /// <summary>The workers' slices side by side along the group dimension, on the trunk's device (its executor only).</summary>
-    Tensor Gather(TensorPayload[] slices) =>
-        cat(slices.Select(p => transports.For(p).Unpack(p, TrunkExecutor.TorchDevice)).ToArray(), 1);
+    /// <summary>One worker's part of an exchange; a payload nobody unpacked (the call failed) releases its tensor.</summary>
+    async Task ExchangeWith(Worker w, Tensor input, Tensor output, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call, ExchangeTraffic traffic)
+    {
+        var request = await TrunkExecutor.RunAsync(() =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            var packed = w.Transport.Pack(input.narrow(1, w.Groups.First, w.Groups.Count));
+            traffic.ScatterMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            return packed;
+        });
+        TensorPayload reply;
+        try
+        {
+            reply = await call(w.Grain, request);
+        }
+        catch
+        {
+            request.Dispose();
+            throw;
+        }
+        try
+        {
+            await TrunkExecutor.RunAsync(() =>
+            {
+                long start = Stopwatch.GetTimestamp();
+                using var scope = NewDisposeScope();
+                output.narrow(1, w.Groups.First, w.Groups.Count).copy_(w.Transport.Unpack(reply, TrunkExecutor.TorchDevice));
+                traffic.GatherMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            });
+        }
+        finally
+        {
+            reply.Dispose();
+        }
+        traffic.Add(w.Transport.Kind, request.Bytes + reply.Bytes);
+    }
 
     public async Task<long> CheckpointAsync()
     {
@@ -407,17 +455,29 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    /// <summary>Stops the workers and frees the trunk and the data.</summary>
+    /// <summary>
+    /// Stops the workers and frees the trunk and the data. CUDA IPC links close their mappings of the workers' buffers
+    /// before the workers free them, and free their own buffers after the workers closed theirs.
+    /// </summary>
     async Task ReleaseAsync()
     {
         var (oldWorkers, oldTrunk, oldSource) = (workers, trunk, source);
         (workers, trunk, source) = ([], null, null);
-        await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync(incarnation)));
-        if (oldTrunk is not null || oldSource is not null)
-            await TrunkExecutor.RunAsync(() =>
-            {
-                oldTrunk?.Dispose();
-                oldSource?.Dispose();
-            });
+        var links = oldWorkers.Select(w => w.Transport).OfType<IpcTensorTransport>().ToArray();
+        try
+        {
+            if (links.Length > 0) await TrunkExecutor.RunAsync(() => Array.ForEach(links, link => link.ReleaseImports()));
+            await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync(incarnation)));
+        }
+        finally
+        {
+            if (links.Length > 0 || oldTrunk is not null || oldSource is not null)
+                await TrunkExecutor.RunAsync(() =>
+                {
+                    Array.ForEach(links, link => link.Dispose());
+                    oldTrunk?.Dispose();
+                    oldSource?.Dispose();
+                });
+        }
     }
 }

@@ -22,6 +22,8 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
     DeviceExecutor executor = null!;
     TowerShard? shard;
     Guid owner;
+    /// <summary>This end of the CUDA IPC link to the coordinator, made when its first IPC payload arrives.</summary>
+    IpcTensorTransport? ipc;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -54,7 +56,7 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
             request.Dispose();
             throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
         }
-        var transport = transports.For(request);
+        var transport = request.Kind == TensorPayloadKind.Ipc ? ipc ??= new IpcTensorTransport() : transports.For(request);
         return executor.RunAsync(() =>
         {
             using var scope = NewDisposeScope();
@@ -95,10 +97,15 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => ReleaseShard();
 
+    /// <summary>Frees the shard and this end of the IPC link (the coordinator closed its mappings of our buffers first).</summary>
     Task ReleaseShard()
     {
-        var old = shard;
-        shard = null;
-        return old is null ? Task.CompletedTask : executor.RunAsync(old.Dispose);
+        var (oldShard, oldLink) = (shard, ipc);
+        (shard, ipc) = (null, null);
+        return oldShard is null && oldLink is null ? Task.CompletedTask : executor.RunAsync(() =>
+        {
+            oldLink?.Dispose();
+            oldShard?.Dispose();
+        });
     }
 }

@@ -10,6 +10,9 @@ public static class Devices
         name == "cpu" || (name is not null && name.StartsWith("cuda:", StringComparison.Ordinal)
                           && int.TryParse(name.AsSpan(5), out int ordinal) && ordinal >= 0 && name[5..] == ordinal.ToString());
 
+    /// <summary>"cuda:N": a GPU of this system's naming.</summary>
+    public static bool IsGpuName(string? name) => IsName(name) && name != "cpu";
+
     public static torch.Device Parse(string name)
     {
         var text = name.Trim().ToLowerInvariant();

@@ -6,12 +6,11 @@ namespace Orchestrator.Training;
 /// </summary>
 public sealed class BadBatchException(string message) : Exception(message)
 {
-    /// <summary>Throws naming the batch, the tensor and how many of its elements are not finite.</summary>
-    public static void ThrowIfNotFinite(TorchSharp.torch.Tensor t, string what, long batch)
+    /// <summary>What is wrong with <paramref name="t"/>, naming the batch, the tensor and how many elements are not finite; null when all are.</summary>
+    public static string? NonFinite(TorchSharp.torch.Tensor t, string what, long batch)
     {
         using var finite = t.isfinite();
         long bad = t.numel() - finite.sum().item<long>();
-        if (bad > 0)
-            throw new BadBatchException($"batch {batch} is rejected: its {what} hold {bad} NaN or infinite values; the model is unchanged.");
+        return bad > 0 ? $"batch {batch} is rejected: its {what} hold {bad} NaN or infinite values; the model is unchanged." : null;
     }
 }

@@ -63,13 +63,15 @@ public sealed partial record JobSpec
     /// <summary>Workers per matching device; more than one shards a job even on a single device.</summary>
     public int WorkersPerDevice { get; init; } = 1;
     /// <summary>
-    /// How activations reach workers on other silos: "auto" (the TCP data channel for GPU workers' slices of 1 MiB or
-    /// more, Orleans messages otherwise), "message" or "channel". Workers in the coordinator's silo always get references.
+    /// How activations reach workers on other silos: "auto" (for GPU workers' slices of 1 MiB or more: a reference
+    /// to silos of the coordinator's process, CUDA IPC to silo processes of its host, the TCP data channel to other hosts;
+    /// Orleans messages otherwise), "message", "channel", "process" or "ipc". Workers in the coordinator's silo always
+    /// get references.
     /// </summary>
     public string Transport { get; init; } = "auto";
     public CheckpointSpec Checkpoint { get; init; } = new();
 
-    public static readonly string[] Transports = ["auto", "message", "channel"];
+    public static readonly string[] Transports = ["auto", "message", "channel", "process", "ipc"];
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

@@ -8,12 +8,20 @@ public static class MseLoss
 {
     public static (double Loss, Tensor DY) Compute(Tensor y, Tensor target)
     {
+        using var scope = NewDisposeScope();
+        var (loss, dY) = Queue(y, target);
+        return (loss.item<double>(), dY.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The loss as a float64 scalar tensor, not read yet (no device sync), and dY.</summary>
+    public static (Tensor Loss, Tensor DY) Queue(Tensor y, Tensor target)
+    {
         if (!y.shape.SequenceEqual(target.shape))
             throw new ArgumentException($"output ({string.Join(", ", y.shape)}) and target ({string.Join(", ", target.shape)}) differ in shape.");
         using var scope = NewDisposeScope();
         var diff = y - target;
-        double loss = diff.square().mean().to(ScalarType.Float64).item<double>();
+        var loss = diff.square().mean().to(ScalarType.Float64);
         var dY = diff.mul_(2.0 / y.numel());
-        return (loss, dY.MoveToOuterDisposeScope());
+        return (loss.MoveToOuterDisposeScope(), dY.MoveToOuterDisposeScope());
     }
 }

@@ -5,12 +5,15 @@ public sealed record StepMetrics(
     long Step,
     double Loss,
     int BatchSize,
-    double TrunkForwardMs,    // next batch + trunk forward + scatter
-    double TowerForwardMs,    // grouped MLP forward on every worker, gathered
+    double TrunkForwardMs,    // next batch + trunk forward
+    double TowerForwardMs,    // slices scattered, grouped MLP forward on every worker, gathered
     double LossMs,            // loss and dY at the coordinator
-    double TowerBackwardMs,   // backward + AdamW on every worker, dX gathered
+    double TowerBackwardMs,   // dY scattered, backward + AdamW on every worker, dX gathered
     double TrunkBackwardMs,   // trunk backward + AdamW
-    double TotalMs)
+    double TotalMs,
+    double ScatterMs = 0,     // packing slices for the workers, both exchanges (inside the towers phases, overlapping the workers' compute)
+    double GatherMs = 0,      // unpacking the workers' replies into place, both exchanges (likewise)
+    IReadOnlyDictionary<string, long>? BytesMoved = null)   // bytes of slices exchanged, by transport kind
 {
     public double SamplesPerSecond => TotalMs > 0 ? BatchSize * 1000.0 / TotalMs : 0;
 }

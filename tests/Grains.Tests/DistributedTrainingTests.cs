@@ -35,13 +35,22 @@ public class DistributedTrainingTests(ClusterFixture fixture)
         { "float64", ["cpu"], 3, 5, "message" },  // 9 slots for 5 groups: 4 workers are not created
         { "float32", [], 1, 3, "channel" },
         { "float32", ["Secondary_2/cpu"], 2, 2, "auto" },
+        { "float64", [], 1, 3, "process" },     // the remote workers get registry entries of this process
+        { "bfloat16", [], 2, 5, "process" },
+    };
+
+    static string ExpectedKind(string transport) => transport switch
+    {
+        "channel" => nameof(TensorPayloadKind.Channel),
+        "process" => nameof(TensorPayloadKind.Process),
+        _ => nameof(TensorPayloadKind.Inline),
     };
 
     [Theory, MemberData(nameof(Layouts))]
     public async Task Training_on_the_cluster_matches_the_single_process_trainer(string dtype, string[] devices, int perDevice, int workers, string transport)
     {
         var spec = SmallJob(dtype, devices, perDevice, transport: transport);
-        double tolerance = dtype == "float64" ? 1e-9 : 1e-4;
+        double tolerance = dtype switch { "float64" => 1e-9, "float32" => 1e-4, _ => 1e-2 };
         using var reference = new InProcessTrainer(spec);
         var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
         var status = await coordinator.StartAsync(spec);
@@ -49,13 +58,14 @@ public class DistributedTrainingTests(ClusterFixture fixture)
         {
             Assert.Equal(workers, status.Workers.Length);
             Assert.All(status.Workers.Where(w => w.Silo != status.CoordinatorSilo),
-                w => Assert.Equal(transport == "channel" ? nameof(TensorPayloadKind.Channel) : nameof(TensorPayloadKind.Inline), w.Transport));
+                w => Assert.Equal(ExpectedKind(transport), w.Transport));
             Assert.Equal(Enumerable.Range(0, spec.Shape.Groups), status.Workers.SelectMany(w => Enumerable.Range(w.FirstGroup, w.GroupCount)));
             for (int step = 0; step < spec.Steps; step++)
             {
                 var metrics = await coordinator.StepAsync();
                 double expected = reference.Step().Loss;
                 Assert.Equal(step, metrics.Step);
+                ExpectTraffic(spec, status, metrics);
                 Assert.True(Math.Abs(metrics.Loss - expected) <= tolerance * expected, $"step {step}: loss {metrics.Loss} vs {expected}");
             }
             await ExpectParameters(coordinator, reference, tolerance);
@@ -67,6 +77,16 @@ public class DistributedTrainingTests(ClusterFixture fixture)
         {
             await coordinator.StopAsync();
         }
+    }
+
+    /// <summary>Each step moves x, y, dY and dX slices of every worker, counted under the worker's transport.</summary>
+    static void ExpectTraffic(JobSpec spec, JobStatus status, StepMetrics metrics)
+    {
+        long element = Kernels.DTypeNames.ElementSize(Kernels.DTypeNames.Parse(spec.DType));
+        var expected = status.Workers.GroupBy(w => w.Transport).ToDictionary(g => g.Key,
+            g => g.Sum(w => 2L * spec.BatchSize * w.GroupCount * (spec.Shape.Input + spec.Shape.Output) * element));
+        Assert.Equal(expected.OrderBy(kv => kv.Key), metrics.BytesMoved!.OrderBy(kv => kv.Key));
+        Assert.True(metrics.ScatterMs > 0 && metrics.GatherMs > 0 && metrics.ScatterMs + metrics.GatherMs < metrics.TotalMs);
     }
 
     static async Task ExpectParameters(ICoordinatorGrain coordinator, InProcessTrainer reference, double tolerance)

@@ -40,7 +40,7 @@ public sealed class ProbeGrain(DeviceExecutors executors, TensorTransports trans
     {
         var key = WorkerKey.Parse(target);
         var device = ClusterDevices.Discover(membership, metadata).Single(d => d.Silo == key.Silo && d.Device == key.Device);
-        var transport = forceLocal ? transports.Local : transports.ToWorker(device, payload.Bytes, choice);
+        var transport = forceLocal ? transports.Local : transports.ToWorker(device, Executor.Device, payload.Bytes, choice);
         var outgoing = await Executor.RunAsync(() =>
         {
             using var scope = NewDisposeScope();

@@ -45,6 +45,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
             foreach (var dtype in AllDTypes)
             {
                 data.Add(dtype, "message");
+                data.Add(dtype, "process");
                 if (dtype is ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int64 or ScalarType.Int32)
                     data.Add(dtype, "channel");
             }
@@ -76,6 +77,55 @@ public class TensorPayloadTests(ClusterFixture fixture)
     {
         using var tensor = check.Randn([256, 4, 512], ScalarType.Float32);   // 2 MiB: large, but a CPU worker
         Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_2/cpu/probe/2", p, forceLocal: false, choice: "auto")));
+    }
+
+    [Fact]
+    public async Task Ipc_and_process_choices_are_refused_where_the_ends_cannot_use_them()
+    {
+        using var tensor = check.Randn([64, 4, 8], ScalarType.Float32);
+        // These silos share a process and own CPUs only: CUDA IPC needs GPUs in two processes of one host.
+        var ipc = await Assert.ThrowsAnyAsync<Exception>(() => RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/3", p, forceLocal: false, choice: "ipc")));
+        Assert.Contains("'ipc' cannot reach worker device Secondary_1/cpu: CUDA IPC needs a GPU worker in another process", ipc.ToString());
+    }
+
+    [Fact]
+    public void A_process_payload_nobody_took_is_released_by_its_sender()
+    {
+        var transport = new ProcessTensorTransport();
+        using var tensor = check.Randn([6, 5], ScalarType.Float32);
+        int before = ProcessTensorRegistry.Count;
+        var payload = transport.Pack(tensor);
+        Assert.Equal(ProcessTensorRegistry.Process, payload.Origin);
+        payload.Dispose();   // as the coordinator does when the call carrying it failed
+        Assert.Contains("no longer", Assert.Throws<InvalidOperationException>(() => transport.Unpack(payload, CPU)).Message);
+        Assert.True(ProcessTensorRegistry.Count <= before);
+    }
+
+    [Fact]
+    public void Payloads_from_another_process_are_not_taken_from_this_registry()
+    {
+        var foreign = TensorPayload.OfProcess(ScalarType.Float32, [2, 2], Guid.NewGuid(), "elsewhere/1/abc");
+        Assert.Contains("cannot be unpacked in process", Assert.Throws<InvalidOperationException>(() => new ProcessTensorTransport().Unpack(foreign, CPU)).Message);
+    }
+
+    [Fact]
+    public void Ipc_payloads_cross_the_wire_with_their_handle_and_sequence()
+    {
+        var handle = new byte[Kernels.Cuda.IpcMemoryHandle.Size];
+        System.Random.Shared.NextBytes(handle);
+        var buffer = Guid.NewGuid();
+        var converter = new TensorPayloadConverter();
+        var back = converter.ConvertFromSurrogate(converter.ConvertToSurrogate(TensorPayload.OfIpc(ScalarType.BFloat16, [3, 4, 5], buffer, handle, 17, "host/2/x")));
+        Assert.Equal((TensorPayloadKind.Ipc, ScalarType.BFloat16, buffer, 17UL, "host/2/x"), (back.Kind, back.DType, back.Transfer, back.Sequence, back.Origin));
+        Assert.Equal(new long[] { 3, 4, 5 }, back.Shape);
+        Assert.Equal(handle, back.IpcHandle);
+        var truncated = converter.ConvertToSurrogate(back);
+        truncated.IpcHandle = handle[..10];
+        Assert.Contains("10-byte handle", Assert.Throws<InvalidDataException>(() => converter.ConvertFromSurrogate(truncated)).Message);
+        truncated.IpcHandle = null;
+        Assert.Contains("has no handle", Assert.Throws<InvalidDataException>(() => converter.ConvertFromSurrogate(truncated)).Message);
+        // On a machine without a GPU, unpacking says so instead of touching the driver.
+        Assert.Contains("only be unpacked onto a GPU", Assert.Throws<InvalidOperationException>(() => new IpcTensorTransport().Unpack(back, CPU)).Message);
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace Orchestrator.Client.Commands;
 
-/// <summary>`orchestrator bench-step`: the full training step in process, on one silo and on two silos sharing a device.</summary>
+/// <summary>`orchestrator bench-step`: the full training step in process, on one silo, on two silos and on two silo processes sharing a device.</summary>
 public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
 {
     public sealed class Settings : CommandSettings
@@ -50,9 +50,17 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         [Description("Timed steps per setup.")]
         public int Steps { get; init; } = 30;
 
-        [CommandOption("--transport <KIND>"), DefaultValue("channel")]
-        [Description("How the second silo's worker gets its slices: channel or message.")]
-        public string Transport { get; init; } = "channel";
+        [CommandOption("--transport <KIND>"), DefaultValue("auto")]
+        [Description("How the silo process's worker gets its slices: auto (CUDA IPC on a GPU), ipc, channel or message.")]
+        public string Transport { get; init; } = "auto";
+
+        [CommandOption("--memory-steps <STEPS>"), DefaultValue(0)]
+        [Description("Then train this many steps on the two silo processes, reading device and host memory as it goes (0: skip).")]
+        public int MemorySteps { get; init; }
+
+        [CommandOption("--memory-every <STEPS>"), DefaultValue(100)]
+        [Description("Steps between memory readings of the --memory-steps run.")]
+        public int MemoryEvery { get; init; } = 100;
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellation)
@@ -67,6 +75,14 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         }.Validate();
         var rows = await StepBenchmark.RunAsync(spec, s.Device, s.Warmup, s.Steps, s.Transport, p => Console.Error.WriteLine($"timing {p}"));
         Console.WriteLine(StepBenchmark.ToMarkdown(spec, s.Device, rows));
+        if (s.MemorySteps > 0)
+        {
+            var samples = await StepBenchmark.MemoryAsync(spec, s.Device, s.MemorySteps, s.MemoryEvery, s.Transport, p => Console.Error.WriteLine(p));
+            Console.WriteLine();
+            Console.WriteLine($"memory over {s.MemorySteps} steps on 2 silo processes sharing {s.Device} ({s.Transport}):");
+            Console.WriteLine();
+            Console.WriteLine(StepBenchmark.ToMarkdown(samples));
+        }
         return 0;
     }
 }

@@ -18,7 +18,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             options.MaxMessageMB = (int)Math.Clamp(Math.Max(settings.MaxMessageMB, (spec.SliceBytes(spec.Shape.Groups) >> 20) + 2), 1, 2047);
         await using var connection = settings.HasCluster
             ? await ClusterConnection.ConnectAsync(options, settings.Verbose)
-            : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.LocalSilos, settings.Verbose);
+            : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.LocalSilos, settings.Verbose, settings.LocalProcesses);
 
         var coordinator = connection.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
         var status = await coordinator.StartAsync(spec, settings.Resume);

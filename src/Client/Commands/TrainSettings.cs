@@ -100,7 +100,7 @@ public sealed class TrainSettings : ConnectionSettings
     public int? WorkersPerDevice { get; init; }
 
     [CommandOption("--transport <KIND>")]
-    [Description("How activations reach workers on other silos: auto (TCP data channel for large GPU slices, Orleans messages otherwise), message or channel. Default: auto.")]
+    [Description("How activations reach workers on other silos: auto, message, channel, process or ipc. auto sends GPU workers' slices of 1 MiB or more by reference to silos of the coordinator's process (process), through CUDA IPC to silo processes of its host (ipc) and over the TCP data channel to other hosts (channel); Orleans messages carry the rest (message). Default: auto.")]
     public string? Transport { get; init; }
 
     [CommandOption("--local-devices <LIST>")]
@@ -112,6 +112,13 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Silos started in this process when no gateway is configured, each owning --local-devices (e.g. two silos sharing one GPU). Default: 1.")]
     [DefaultValue(1)]
     public int LocalSilos { get; init; } = 1;
+
+    [CommandOption("--local-processes <N>")]
+    [Description("Silo host processes started beside the in-process silo(s) when no gateway is configured, each owning --local-devices; " +
+                 "on one GPU, '--local-processes 1 --local-devices cuda:0' is the local single-GPU cluster of two processes (CUDA IPC between them). " +
+                 "The silo host must be beside this program (as in the package) or named by ORCHESTRATOR_SILO_HOST. Default: 0.")]
+    [DefaultValue(0)]
+    public int LocalProcesses { get; init; }
 
     [CommandOption("--checkpoint-dir <DIR>")]
     [Description("Save checkpoints (per-shard safetensors files and a manifest) under DIR/JOB/step-N/. The job also saves when it ends.")]

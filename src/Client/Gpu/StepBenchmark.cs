@@ -9,79 +9,120 @@ namespace Orchestrator.Client.Gpu;
 
 /// <summary>One way of running the training step, and what a step cost there (means over the timed steps).</summary>
 public sealed record StepRow(string Setup, double MsPerStep, double SamplesPerSecond, double TrunkForwardMs, double TowerForwardMs,
-    double LossMs, double TowerBackwardMs, double TrunkBackwardMs);
+    double LossMs, double TowerBackwardMs, double TrunkBackwardMs, double ScatterMs, double GatherMs, IReadOnlyDictionary<string, double> MBPerStep);
+
+/// <summary>Memory after a number of steps: the device's (all processes on it) and each process's resident host memory.</summary>
+public sealed record MemorySample(long Step, double DeviceUsedMiB, double ClientRssMiB, double SiloProcessRssMiB);
 
 /// <summary>
-/// The full training step of one job, run three ways on one device: in process with the kernels library alone, on a
-/// silo whose coordinator and worker share it, and on two silos sharing it (half the groups reach the second silo over
-/// the chosen transport), then in process once more. Data come from a safetensors file of random samples, so no
-/// teacher model costs time.
+/// The full training step of one job, run several ways on one device: in process with the kernels library alone; on a
+/// silo whose coordinator and worker share it; on two silos of this process sharing it and on a silo process beside
+/// this one sharing it (half the groups reach the second silo over its transport); then in process once more. Data come
+/// from a safetensors file of random samples, so no teacher model costs time.
 /// </summary>
 public static class StepBenchmark
 {
     public static async Task<List<StepRow>> RunAsync(JobSpec shape, string device, int warmup, int steps, string transport, Action<string>? progress = null)
     {
-        var dataPath = Path.Combine(Path.GetTempPath(), $"orchestrator-step-bench-{Guid.NewGuid():N}.safetensors");
-        try
-        {
-            WriteRandomData(shape, dataPath);
-            var spec = shape with
-            {
-                Steps = warmup + steps,
-                Devices = [device],
-                Data = new DataSpec { Source = "safetensors", Path = dataPath, DataSeed = shape.Data.DataSeed },
-            };
-            var rows = new List<StepRow>();
-            progress?.Invoke("in process");
-            rows.Add(InProcess(spec, Devices.Parse(device), warmup));
-            var options = new ClusterConnectionOptions { MaxMessageMB = 2047 };
-            progress?.Invoke("one silo");
-            await using (var one = await ClusterConnection.StartEmbeddedAsync(options, device, silos: 1, verbose: false))
-                rows.Add(await OnCluster(one, spec with { Name = "bench-one-silo" }, warmup, "1 silo: coordinator + worker"));
-            progress?.Invoke("two silos");
-            await using (var two = await ClusterConnection.StartEmbeddedAsync(options, device, silos: 2, verbose: false))
-                rows.Add(await OnCluster(two, spec with { Name = "bench-two-silos", Transport = transport },
-                    warmup, $"2 silos sharing the device ({transport})"));
-            // Again at the end, so clocks and library warm-up favour neither side.
-            progress?.Invoke("in process, again");
-            rows.Add(InProcess(spec, Devices.Parse(device), warmup) with { Setup = "in process again, last" });
-            return rows;
-        }
-        finally
-        {
-            File.Delete(dataPath);
-        }
+        using var data = new RandomDataFile(shape);
+        var spec = data.Job(shape, device, warmup + steps);
+        var rows = new List<StepRow>();
+        progress?.Invoke("in process");
+        rows.Add(InProcess(spec, Devices.Parse(device), warmup));
+        progress?.Invoke("one silo");
+        await using (var one = await StartAsync(spec, device, silos: 1, processes: 0))
+            rows.Add(Row("1 silo: coordinator + worker", (await TrainAsync(one, spec with { Name = "bench-one-silo" })).Skip(warmup)));
+        progress?.Invoke("two silos in this process");
+        await using (var two = await StartAsync(spec, device, silos: 2, processes: 0))
+            rows.Add(Row("2 silos in one process sharing the device", (await TrainAsync(two, spec with { Name = "bench-two-silos" })).Skip(warmup)));
+        progress?.Invoke("two silo processes");
+        await using (var processes = await StartAsync(spec, device, silos: 1, processes: 1))
+            rows.Add(Row($"2 silo processes sharing the device ({transport})",
+                (await TrainAsync(processes, spec with { Name = "bench-two-processes", Transport = transport })).Skip(warmup)));
+        // Again at the end, so clocks and library warm-up favour neither side.
+        progress?.Invoke("in process, again");
+        rows.Add(InProcess(spec, Devices.Parse(device), warmup) with { Setup = "in process again, last" });
+        return rows;
     }
 
-    /// <summary>Twice the batch of random samples: features (S, D_feat), targets (S, N, D_out).</summary>
-    static void WriteRandomData(JobSpec spec, string path)
+    /// <summary>
+    /// <paramref name="steps"/> steps on two silo processes sharing the device, memory read every <paramref name="every"/>
+    /// steps: a long run must keep device and host memory flat.
+    /// </summary>
+    public static async Task<List<MemorySample>> MemoryAsync(JobSpec shape, string device, int steps, int every, string transport, Action<string>? progress = null)
     {
-        using var scope = NewDisposeScope();
-        var dtype = DTypeNames.Parse(spec.DType);
-        long samples = 2L * spec.BatchSize;
-        SafeTensors.Write(path, new Dictionary<string, Tensor>
+        using var data = new RandomDataFile(shape);
+        var spec = data.Job(shape, device, steps) with { Name = "bench-memory", Transport = transport };
+        await using var cluster = await StartAsync(spec, device, silos: 1, processes: 1);
+        var samples = new List<MemorySample>();
+        var gpu = Devices.Parse(device) is { type: TorchSharp.DeviceType.CUDA } cuda ? Kernels.Cuda.CudaDevice.For(cuda.index) : null;
+        await TrainAsync(cluster, spec, (step, _) =>
         {
-            [SafetensorsSource.FeaturesName] = randn([samples, spec.Shape.Features]).to(dtype),
-            [SafetensorsSource.TargetsName] = randn([samples, spec.Shape.Groups, spec.Shape.Output]).to(dtype),
+            if (step % every != 0 && step != steps) return;
+            progress?.Invoke($"memory at step {step}");
+            var (free, total) = gpu?.MemoryInfo() ?? (0, 0);
+            samples.Add(new MemorySample(step, (total - free) / 1048576.0, ResidentMiB("self"), ResidentMiB(cluster.Processes[0].Id.ToString())));
         });
+        return samples;
+    }
+
+    static Task<ClusterConnection> StartAsync(JobSpec spec, string device, int silos, int processes) =>
+        ClusterConnection.StartEmbeddedAsync(new ClusterConnectionOptions { MaxMessageMB = 2047 }, device, silos, verbose: false, processes);
+
+    /// <summary>Resident host memory of a process ("self" or a pid), from /proc.</summary>
+    static double ResidentMiB(string process)
+    {
+        var line = File.ReadLines($"/proc/{process}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
+    }
+
+    /// <summary>A safetensors file of twice the batch of random samples (features (S, D_feat), targets (S, N, D_out)), deleted on dispose.</summary>
+    sealed class RandomDataFile : IDisposable
+    {
+        readonly string path = Path.Combine(Path.GetTempPath(), $"orchestrator-step-bench-{Guid.NewGuid():N}.safetensors");
+
+        public RandomDataFile(JobSpec spec)
+        {
+            using var scope = NewDisposeScope();
+            var dtype = DTypeNames.Parse(spec.DType);
+            long samples = 2L * spec.BatchSize;
+            SafeTensors.Write(path, new Dictionary<string, Tensor>
+            {
+                [SafetensorsSource.FeaturesName] = randn([samples, spec.Shape.Features]).to(dtype),
+                [SafetensorsSource.TargetsName] = randn([samples, spec.Shape.Groups, spec.Shape.Output]).to(dtype),
+            });
+        }
+
+        public JobSpec Job(JobSpec shape, string device, int steps) => shape with
+        {
+            Steps = steps,
+            Devices = [device],
+            Data = new DataSpec { Source = "safetensors", Path = path, DataSeed = shape.Data.DataSeed },
+        };
+
+        public void Dispose() => File.Delete(path);
     }
 
     static StepRow InProcess(JobSpec spec, Device device, int warmup)
     {
         using var trainer = new InProcessTrainer(spec, device);
-        var metrics = Enumerable.Range(0, spec.Steps).Select(_ => trainer.Step()).Skip(warmup).ToList();
-        return Row("in process, kernels library alone", metrics);
+        return Row("in process, kernels library alone", Enumerable.Range(0, spec.Steps).Select(_ => trainer.Step()).Skip(warmup));
     }
 
-    static async Task<StepRow> OnCluster(ClusterConnection cluster, JobSpec spec, int warmup, string setup)
+    /// <summary>Starts the job, runs all its steps (calling <paramref name="after"/> after each), stops it.</summary>
+    static async Task<List<StepMetrics>> TrainAsync(ClusterConnection cluster, JobSpec spec, Action<long, StepMetrics>? after = null)
     {
         var coordinator = cluster.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
         await coordinator.StartAsync(spec);
         try
         {
             var metrics = new List<StepMetrics>();
-            for (int i = 0; i < spec.Steps; i++) metrics.Add(await coordinator.StepAsync());
-            return Row(setup, metrics.Skip(warmup).ToList());
+            for (int i = 1; i <= spec.Steps; i++)
+            {
+                metrics.Add(await coordinator.StepAsync());
+                after?.Invoke(i, metrics[^1]);
+            }
+            return metrics;
         }
         finally
         {
@@ -89,23 +130,41 @@ public static class StepBenchmark
         }
     }
 
-    static StepRow Row(string setup, List<StepMetrics> m) => new(setup, m.Average(s => s.TotalMs), m[0].BatchSize * 1000.0 / m.Average(s => s.TotalMs),
-        m.Average(s => s.TrunkForwardMs), m.Average(s => s.TowerForwardMs), m.Average(s => s.LossMs),
-        m.Average(s => s.TowerBackwardMs), m.Average(s => s.TrunkBackwardMs));
+    static StepRow Row(string setup, IEnumerable<StepMetrics> timed)
+    {
+        var m = timed.ToList();
+        double Mean(Func<StepMetrics, double> f) => m.Average(f);
+        var megabytes = m.SelectMany(s => s.BytesMoved ?? new Dictionary<string, long>()).GroupBy(kv => kv.Key)
+            .ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value) / 1e6 / m.Count);
+        return new(setup, Mean(s => s.TotalMs), m[0].BatchSize * 1000.0 / Mean(s => s.TotalMs), Mean(s => s.TrunkForwardMs), Mean(s => s.TowerForwardMs),
+            Mean(s => s.LossMs), Mean(s => s.TowerBackwardMs), Mean(s => s.TrunkBackwardMs), Mean(s => s.ScatterMs), Mean(s => s.GatherMs), megabytes);
+    }
 
     public static string ToMarkdown(JobSpec spec, string device, IReadOnlyList<StepRow> rows)
     {
         var s = spec.Shape;
         var lines = new List<string>
         {
-            $"device {device}, {spec.DType}, B={spec.BatchSize}, N={s.Groups}, D_feat={s.Features}, {s.Input}->{s.Hidden}->{s.Output}; means over the timed steps",
+            $"device {device}, {spec.DType}, B={spec.BatchSize}, N={s.Groups}, D_feat={s.Features}, {s.Input}->{s.Hidden}->{s.Output}; means over the timed steps, ms of host wall clock",
             "",
-            "| setup | ms/step | vs in process (last row) | samples/s | trunk fwd + scatter | towers fwd | loss | towers bwd | trunk bwd |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| setup | ms/step | vs in process (last row) | samples/s | trunk fwd | towers fwd | loss | towers bwd + AdamW | trunk bwd + AdamW | scatter | gather | MB/step by transport |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         };
         var baseline = rows[^1];   // the warm in-process run
         lines.AddRange(rows.Select(r => $"| {r.Setup} | {r.MsPerStep:F2} | {100 * (r.MsPerStep / baseline.MsPerStep - 1):+0.0;-0.0}% | {r.SamplesPerSecond:N0} | " +
-            $"{r.TrunkForwardMs:F2} | {r.TowerForwardMs:F2} | {r.LossMs:F2} | {r.TowerBackwardMs:F2} | {r.TrunkBackwardMs:F2} |"));
+            $"{r.TrunkForwardMs:F2} | {r.TowerForwardMs:F2} | {r.LossMs:F2} | {r.TowerBackwardMs:F2} | {r.TrunkBackwardMs:F2} | {r.ScatterMs:F2} | {r.GatherMs:F2} | " +
+            $"{(r.MBPerStep.Count == 0 ? "-" : string.Join(", ", r.MBPerStep.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value:F0}")))} |"));
+        return string.Join(Environment.NewLine, lines);
+    }
+
+    public static string ToMarkdown(IReadOnlyList<MemorySample> samples)
+    {
+        var lines = new List<string>
+        {
+            "| step | device memory used (MiB, all processes) | client process RSS (MiB) | silo process RSS (MiB) |",
+            "| ---: | ---: | ---: | ---: |",
+        };
+        lines.AddRange(samples.Select(m => $"| {m.Step} | {m.DeviceUsedMiB:F0} | {m.ClientRssMiB:F0} | {m.SiloProcessRssMiB:F0} |"));
         return string.Join(Environment.NewLine, lines);
     }
 }

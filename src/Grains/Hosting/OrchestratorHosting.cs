@@ -58,6 +58,8 @@ public static class OrchestratorHosting
         {
             [ClusterDevices.MetadataKey] = string.Join(",", devices),
             [ChannelEndpoint.MetadataKey] = channel.Advertised,
+            [SiloLocality.HostKey] = SiloLocality.Host,
+            [SiloLocality.ProcessKey] = SiloLocality.Process,
         });
         silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
         silo.Services.AddSingleton<DeviceExecutors>();

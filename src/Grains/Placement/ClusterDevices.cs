@@ -2,11 +2,14 @@ using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Orchestrator.Grains.Placement;
 
-/// <summary>One device that one silo advertises.</summary>
+/// <summary>One device that one silo advertises, with where that silo runs (<see cref="SiloLocality"/>).</summary>
 [GenerateSerializer, Immutable]
 public sealed record ClusterDevice(
-    [property: Id(0)] string Silo, [property: Id(1)] string Device, [property: Id(2)] string Address, [property: Id(3)] string? DataChannel = null)
+    [property: Id(0)] string Silo, [property: Id(1)] string Device, [property: Id(2)] string Address, [property: Id(3)] string? DataChannel = null,
+    [property: Id(4)] string? Host = null, [property: Id(5)] string? Process = null)
 {
+    public bool IsGpu => Kernels.Devices.IsGpuName(Device);
+
     public override string ToString() => $"{Silo}/{Device}";
 }
 
@@ -33,7 +36,8 @@ public static class ClusterDevices
             {
                 var advertised = metadata.GetSiloMetadata(m.SiloAddress).Metadata;
                 return Parse(advertised.GetValueOrDefault(MetadataKey)).Select(d => new ClusterDevice(
-                    m.Name, d, m.SiloAddress.ToParsableString(), advertised.GetValueOrDefault(Transport.ChannelEndpoint.MetadataKey)));
+                    m.Name, d, m.SiloAddress.ToParsableString(), advertised.GetValueOrDefault(Transport.ChannelEndpoint.MetadataKey),
+                    advertised.GetValueOrDefault(SiloLocality.HostKey), advertised.GetValueOrDefault(SiloLocality.ProcessKey)));
             })
             .ToArray();
 

@@ -12,15 +12,17 @@ public enum TensorPayloadKind
     Inline,
     /// <summary>The bytes went ahead over the TCP data channel; the message carries the transfer id.</summary>
     Channel,
-    // Later transports (CUDA IPC, NCCL) add kinds here: the message carries their handle or ticket, the tensor
-    // travels out of band.
+    /// <summary>The tensor waits in this process's <see cref="ProcessTensorRegistry"/> (another silo of the same process).</summary>
+    Process,
+    /// <summary>The tensor waits in a device buffer of the sending process, mapped by the receiver through CUDA IPC.</summary>
+    Ipc,
 }
 
 /// <summary>
 /// A tensor passed to or returned from a grain call. Immutable by contract: the sender never touches it again,
 /// and exactly one receiver unpacks it (through the <see cref="ITensorTransport"/> of its <see cref="Kind"/>).
 /// In-silo calls hand over the very same instance (<see cref="TensorPayloadCopier"/>); calls to another silo
-/// serialize it (<see cref="TensorPayloadConverter"/>), which only Inline payloads allow.
+/// serialize it (<see cref="TensorPayloadConverter"/>), which every kind but Local allows.
 /// </summary>
 [Immutable]
 public sealed class TensorPayload : IDisposable
@@ -30,38 +32,51 @@ public sealed class TensorPayload : IDisposable
     public long[] Shape { get; }
     /// <summary>Inline: the contiguous little-endian elements.</summary>
     public byte[]? Data { get; }
-    /// <summary>Channel: the id the bytes were sent under, and the sender's channel endpoint ("host:port") for a reply.</summary>
+    /// <summary>Channel: the transfer id; Process: the registry entry; Ipc: the sender's shared buffer.</summary>
     public Guid Transfer { get; }
-    public string? ReplyTo { get; }
+    /// <summary>Channel: the sender's channel endpoint ("host:port") for a reply; Process and Ipc: the sender's process.</summary>
+    public string? Origin { get; }
+    /// <summary>Ipc: the CUDA IPC handle of the sender's shared buffer and the sequence number of this transfer in it.</summary>
+    public byte[]? IpcHandle { get; }
+    public ulong Sequence { get; }
     Tensor? local;
 
-    TensorPayload(TensorPayloadKind kind, ScalarType dtype, long[] shape, byte[]? data, Tensor? local, Guid transfer = default, string? replyTo = null)
+    TensorPayload(TensorPayloadKind kind, ScalarType dtype, long[] shape, byte[]? data = null, Tensor? local = null, Guid transfer = default,
+        string? origin = null, byte[]? ipcHandle = null, ulong sequence = 0)
     {
-        (Kind, DType, Shape, Data, this.local, Transfer, ReplyTo) = (kind, dtype, shape, data, local, transfer, replyTo);
+        if (shape.Any(d => d < 0)) throw new InvalidDataException($"tensor payload has a negative dimension in ({string.Join(", ", shape)}).");
+        (Kind, DType, Shape, Data, this.local, Transfer, Origin, IpcHandle, Sequence) = (kind, dtype, shape, data, local, transfer, origin, ipcHandle, sequence);
     }
 
     /// <summary>A tensor already sent over the data channel as <paramref name="transfer"/>.</summary>
-    public static TensorPayload OfChannel(ScalarType dtype, long[] shape, Guid transfer, string replyTo)
+    public static TensorPayload OfChannel(ScalarType dtype, long[] shape, Guid transfer, string replyTo) =>
+        new(TensorPayloadKind.Channel, dtype, shape, transfer: transfer, origin: replyTo);
+
+    /// <summary>A tensor registered as <paramref name="entry"/> in the <see cref="ProcessTensorRegistry"/> of <paramref name="process"/>.</summary>
+    public static TensorPayload OfProcess(ScalarType dtype, long[] shape, Guid entry, string process) =>
+        new(TensorPayloadKind.Process, dtype, shape, transfer: entry, origin: process);
+
+    /// <summary>A tensor written as <paramref name="sequence"/> into shared buffer <paramref name="buffer"/> of <paramref name="process"/>.</summary>
+    public static TensorPayload OfIpc(ScalarType dtype, long[] shape, Guid buffer, byte[] handle, ulong sequence, string process)
     {
-        if (shape.Any(d => d < 0)) throw new InvalidDataException($"tensor payload has a negative dimension in ({string.Join(", ", shape)}).");
-        return new(TensorPayloadKind.Channel, dtype, shape, null, null, transfer, replyTo);
+        if (handle.Length != Kernels.Cuda.IpcMemoryHandle.Size)
+            throw new InvalidDataException($"CUDA IPC tensor payload has a {handle.Length}-byte handle; handles are {Kernels.Cuda.IpcMemoryHandle.Size} bytes.");
+        return new(TensorPayloadKind.Ipc, dtype, shape, transfer: buffer, origin: process, ipcHandle: handle, sequence: sequence);
     }
 
     /// <summary>Owns <paramref name="tensor"/>, a handle detached from every dispose scope.</summary>
-    public static TensorPayload OfLocal(Tensor tensor) =>
-        new(TensorPayloadKind.Local, tensor.dtype, tensor.shape, null, tensor);
+    public static TensorPayload OfLocal(Tensor tensor) => new(TensorPayloadKind.Local, tensor.dtype, tensor.shape, local: tensor);
 
     /// <summary>Checks that the bytes match dtype and shape, so a corrupt or hostile message cannot build a bad tensor.</summary>
     public static TensorPayload OfBytes(ScalarType dtype, long[] shape, byte[] data)
     {
-        if (shape.Any(d => d < 0)) throw new InvalidDataException($"tensor payload has a negative dimension in ({string.Join(", ", shape)}).");
-        long expected = ByteCount(dtype, shape);
-        if (data.LongLength != expected)
-            throw new InvalidDataException($"tensor payload {dtype} ({string.Join(", ", shape)}) needs {expected} bytes but carries {data.LongLength}.");
-        return new(TensorPayloadKind.Inline, dtype, shape, data, null);
+        var payload = new TensorPayload(TensorPayloadKind.Inline, dtype, shape, data);
+        if (data.LongLength != payload.Bytes)
+            throw new InvalidDataException($"tensor payload {dtype} ({string.Join(", ", shape)}) needs {payload.Bytes} bytes but carries {data.LongLength}.");
+        return payload;
     }
 
-    public long Bytes => ByteCount(DType, Shape);
+    public long Bytes => checked(Shape.Aggregate(1L, (a, b) => a * b) * Kernels.DTypeNames.ElementSize(DType));
 
     /// <summary>Takes the local tensor; the caller owns it from now on. A second take is an error.</summary>
     public Tensor TakeLocal()
@@ -72,8 +87,10 @@ public sealed class TensorPayload : IDisposable
 
     public override string ToString() => $"{Kind} tensor payload {DType} ({string.Join(", ", Shape)})";
 
-    /// <summary>Releases a local tensor nobody took (a failed call).</summary>
-    public void Dispose() => Interlocked.Exchange(ref local, null)?.Dispose();
-
-    static long ByteCount(ScalarType dtype, long[] shape) => checked(shape.Aggregate(1L, (a, b) => a * b) * Kernels.DTypeNames.ElementSize(dtype));
+    /// <summary>Releases a tensor nobody took (a failed call): a local handle, or this process's registry entry.</summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref local, null)?.Dispose();
+        if (Kind == TensorPayloadKind.Process && Origin == ProcessTensorRegistry.Process) ProcessTensorRegistry.Drop(Transfer);
+    }
 }

@@ -1,47 +1,66 @@
 using Microsoft.Extensions.Options;
 using Orchestrator.Grains.Placement;
+using Orchestrator.Training;
 using Orleans.Configuration;
 
 namespace Orchestrator.Grains.Transport;
 
 /// <summary>
-/// Picks the transport for a peer: no copy to a grain in this silo; to another silo, the TCP data channel for large
-/// GPU tensors (or when the job asks for it) and the Orleans message otherwise. A receiver replies in the kind it
-/// was sent. A DI singleton of each silo.
+/// Picks the transport for a peer, cheapest first: a reference to a grain in this silo; for large GPU tensors, a
+/// registry entry to a silo of this process, a CUDA IPC buffer to a silo process of this host, the TCP data channel
+/// to another host; Orleans messages for CPU workers, small tensors, and when the job asks for them. A receiver
+/// replies in the kind it was sent. A DI singleton of each silo.
 /// </summary>
 public sealed class TensorTransports(ILocalSiloDetails silo, IOptions<SiloMessagingOptions> messaging, ChannelEndpoint channelEndpoint)
 {
-    /// <summary>"auto" sends slices at least this large to GPU workers over the data channel.</summary>
-    public const long ChannelThresholdBytes = 1 << 20;
+    /// <summary>"auto" moves slices at least this large to GPU workers out of band.</summary>
+    public const long OutOfBandThresholdBytes = 1 << 20;
 
     public LocalTensorTransport Local { get; } = new();
+    public ProcessTensorTransport Process { get; } = new();
     public MessageTensorTransport Message { get; } = new(messaging.Value.MaxMessageBodySize - MessageTensorTransport.HeaderRoom);
     public string SiloName => silo.Name;
 
     /// <summary>
-    /// The transport for a worker on <paramref name="device"/> that exchanges slices of up to <paramref name="sliceBytes"/>
-    /// under the job's transport choice ("auto", "message" or "channel").
+    /// The transport from a coordinator whose trunk runs on <paramref name="trunkDevice"/> of this silo to a worker on
+    /// <paramref name="worker"/>, for slices of up to <paramref name="sliceBytes"/>, under the job's transport choice
+    /// (<see cref="JobSpec.Transports"/>). A choice the two ends cannot use is a <see cref="JobSpecException"/>.
     /// </summary>
-    public ITensorTransport ToWorker(ClusterDevice device, long sliceBytes, string choice)
+    public ITensorTransport ToWorker(ClusterDevice worker, string trunkDevice, long sliceBytes, string choice)
     {
-        if (device.Silo == silo.Name) return Local;
-        bool channel = choice switch
+        if (worker.Silo == silo.Name) return Local;
+        bool sameProcess = worker.Process == SiloLocality.Process;
+        bool ipc = !sameProcess && worker.Host == SiloLocality.Host && worker.IsGpu && Kernels.Devices.IsGpuName(trunkDevice);
+        return choice switch
         {
-            "channel" => true,
-            "message" => false,
-            _ => device.Device != "cpu" && sliceBytes >= ChannelThresholdBytes && device.DataChannel is not null,
+            "message" => Message,
+            "channel" => Channel(worker),
+            "process" => sameProcess ? Process : throw Unusable(choice, worker, "it runs in another process than the coordinator"),
+            "ipc" => ipc ? new IpcTensorTransport()
+                : throw Unusable(choice, worker, "CUDA IPC needs a GPU worker in another process of the coordinator's host and the trunk on a GPU"),
+            _ when !worker.IsGpu || sliceBytes < OutOfBandThresholdBytes => Message,
+            _ when sameProcess => Process,
+            _ when ipc => new IpcTensorTransport(),
+            _ => worker.DataChannel is null ? Message : Channel(worker),
         };
-        if (!channel) return Message;
-        return new ChannelTensorTransport(channelEndpoint, device.DataChannel
-            ?? throw new InvalidOperationException($"silo {device.Silo} advertises no data channel; use the message transport."));
     }
 
-    /// <summary>The transport that unpacks <paramref name="payload"/> and packs the reply to its sender.</summary>
+    ChannelTensorTransport Channel(ClusterDevice worker) => new(channelEndpoint, worker.DataChannel
+        ?? throw new JobSpecException(nameof(JobSpec.Transport), $"silo {worker.Silo} advertises no data channel; use the message transport."));
+
+    static JobSpecException Unusable(string choice, ClusterDevice worker, string why) =>
+        new(nameof(JobSpec.Transport), $"'{choice}' cannot reach worker device {worker}: {why}.");
+
+    /// <summary>
+    /// The transport that unpacks a request and packs the reply to its sender. CUDA IPC payloads need the state of
+    /// their link (buffers and mappings), which the receiving worker keeps: they are not served here.
+    /// </summary>
     public ITensorTransport For(TensorPayload payload) => payload.Kind switch
     {
         TensorPayloadKind.Local => Local,
         TensorPayloadKind.Inline => Message,
-        TensorPayloadKind.Channel => new ChannelTensorTransport(channelEndpoint, payload.ReplyTo!),
-        _ => throw new NotSupportedException($"no transport for {payload}."),
+        TensorPayloadKind.Process => Process,
+        TensorPayloadKind.Channel => new ChannelTensorTransport(channelEndpoint, payload.Origin!),
+        _ => throw new NotSupportedException($"no stateless transport for {payload}; its link's transport unpacks it."),
     };
 }

@@ -27,6 +27,15 @@ static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuEventDestroy_v2(IntPtr evt);
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuGetErrorName(int error, out IntPtr name);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemAlloc_v2(out ulong pointer, nuint bytes);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemFree_v2(ulong pointer);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemcpyDtoDAsync_v2(ulong destination, ulong source, nuint bytes, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemcpyDtoH_v2(void* destination, ulong source, nuint bytes);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemsetD32Async(ulong destination, uint value, nuint count, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuStreamSynchronize(IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcGetMemHandle(out IpcMemoryHandle handle, ulong pointer);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcOpenMemHandle_v2(out ulong pointer, IpcMemoryHandle handle, uint flags);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcCloseMemHandle(ulong pointer);
 
     public static void Init() => Check(cuInit(0), nameof(cuInit));
 
@@ -84,6 +93,55 @@ static unsafe partial class CudaDriver
         Check(cuEventElapsedTime(out var ms, start, end), nameof(cuEventElapsedTime));
         return ms;
     }
+
+    // Memory outside libtorch's caching allocator, for buffers other processes map (CUDA IPC): an IPC handle names a
+    // whole allocation, and one of our own is never handed to another tensor while a peer still reads it.
+
+    public static ulong Allocate(long bytes)
+    {
+        Check(cuMemAlloc_v2(out var pointer, (nuint)bytes), $"{nameof(cuMemAlloc_v2)}({bytes} bytes)");
+        return pointer;
+    }
+
+    public static void Free(ulong pointer) => Check(cuMemFree_v2(pointer), nameof(cuMemFree_v2));
+
+    /// <summary>Device-to-device copy on the legacy default stream (ordered with TorchSharp's work); peers work through unified addressing.</summary>
+    public static void CopyAsync(ulong destination, ulong source, long bytes) =>
+        Check(cuMemcpyDtoDAsync_v2(destination, source, (nuint)bytes, IntPtr.Zero), nameof(cuMemcpyDtoDAsync_v2));
+
+    /// <summary>Reads one 64-bit word of device memory; synchronous, so it waits for the legacy stream's earlier work.</summary>
+    public static ulong ReadWord(ulong source)
+    {
+        ulong value;
+        Check(cuMemcpyDtoH_v2(&value, source, sizeof(ulong)), nameof(cuMemcpyDtoH_v2));
+        return value;
+    }
+
+    /// <summary>Writes one 64-bit word on the legacy default stream, after the work queued before it; no host memory involved.</summary>
+    public static void WriteWordAsync(ulong destination, ulong value)
+    {
+        Check(cuMemsetD32Async(destination, (uint)value, 1, IntPtr.Zero), nameof(cuMemsetD32Async));
+        Check(cuMemsetD32Async(destination + 4, (uint)(value >> 32), 1, IntPtr.Zero), nameof(cuMemsetD32Async));
+    }
+
+    /// <summary>Waits for the legacy default stream of the current context.</summary>
+    public static void SynchronizeStream() => Check(cuStreamSynchronize(IntPtr.Zero), nameof(cuStreamSynchronize));
+
+    public static IpcMemoryHandle ExportMemory(ulong allocation)
+    {
+        Check(cuIpcGetMemHandle(out var handle, allocation), nameof(cuIpcGetMemHandle));
+        return handle;
+    }
+
+    /// <summary>Maps another process's allocation into the current context (peer access enabled when it is on another GPU).</summary>
+    public static ulong OpenMemory(IpcMemoryHandle handle)
+    {
+        const uint LazyEnablePeerAccess = 1;
+        Check(cuIpcOpenMemHandle_v2(out var pointer, handle, LazyEnablePeerAccess), nameof(cuIpcOpenMemHandle_v2));
+        return pointer;
+    }
+
+    public static void CloseMemory(ulong pointer) => Check(cuIpcCloseMemHandle(pointer), nameof(cuIpcCloseMemHandle));
 
     public static void Check(int result, string call)
     {

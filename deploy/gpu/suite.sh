@@ -33,7 +33,7 @@ for step in $steps; do
                 run bench-bf16-repeat bench --json "$out/bench-bf16-repeat.json" ;;
     bench-fp16) run bench-fp16 bench --dtype f16 --json "$out/bench-fp16.json" ;;
     transport-bench) run bench-transport bench-transport --sizes 1,8,32,64 ;;
-    step)       run bench-step bench-step --device cuda:0 --dtype bfloat16 ;;
+    step)       run bench-step bench-step --device cuda:0 --dtype bfloat16 --memory-steps 1000 ;;
     train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;
     checkpoint) # checkpoints written on the GPU, then read the way PyTorch users will
                 for dtype in bfloat16 float32; do
@@ -41,9 +41,12 @@ for step in $steps; do
                     --steps 40 --checkpoint-dir "$work/ckpt" --checkpoint-every 20
                   run "verify-$dtype" python3 "$repo/tools/verify_checkpoint.py" "$work/ckpt/ckpt-$dtype/step-000000040"
                 done ;;
-    transport)  # two silos sharing the GPU; the remote worker over Orleans messages, then over the data channel
-                for transport in message channel; do
-                  run "transport-$transport" train --name "t-$transport" --local-silos 2 --local-devices cuda:0 --devices cuda:0 \
+    transport)  # two silos sharing the GPU; the remote worker over each transport: two silos of this process for
+                # message, channel and process, this process and a silo process beside it for ipc
+                for transport in message channel process ipc; do
+                  layout=(--local-silos 2)
+                  [ "$transport" = ipc ] && layout=(--local-silos 1 --local-processes 1)
+                  run "transport-$transport" train --name "t-$transport" "${layout[@]}" --local-devices cuda:0 --devices cuda:0 \
                     --transport "$transport" --groups 12 --features 256 --input 256 --hidden 512 --output 256 --batch-size 2048 --steps 60
                 done ;;
     *) echo "unknown step $step"; status=1 ;;

@@ -35,7 +35,7 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in prefix.Concat([
                      "--name", name, "--devices", devices, "--primary-port", $"{primarySiloPort}", "--silo-port", $"{siloPort}",
-                     "--gateway-port", $"{gatewayPort}", "--max-message-mb", $"{maxMessageMB}"]))
+                     "--gateway-port", $"{gatewayPort}", "--max-message-mb", $"{maxMessageMB}", "--parent-pid", $"{Environment.ProcessId}"]))
             info.ArgumentList.Add(argument);
         var process = new Process { StartInfo = info };
         var silo = new LocalSiloProcess(name, process);

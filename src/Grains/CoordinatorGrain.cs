@@ -352,6 +352,7 @@ public sealed class CoordinatorGrain(
         var request = await TrunkExecutor.RunAsync(() =>
         {
             long start = Stopwatch.GetTimestamp();
+            using var scope = NewDisposeScope();
             var packed = w.Transport.Pack(input.narrow(1, w.Groups.First, w.Groups.Count));
             traffic.ScatterMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             return packed;

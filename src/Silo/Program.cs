@@ -28,6 +28,7 @@ try
         web.Configuration.AddCommandLine(args, SiloCommandLine.Switches);
         web.WebHost.UseUrls($"http://{DashboardAddress()}:{silo.DashboardPort}");
         web.AddSiloLogging(silo);
+        web.AddParentProcessWatch(silo);
         web.UseOrleans(orleans => orleans.UseOrchestratorCluster(cluster, silo).AddDashboard());
         var app = web.Build();
         app.MapOrleansDashboard();
@@ -36,6 +37,7 @@ try
     else
     {
         builder.AddSiloLogging(silo);
+        builder.AddParentProcessWatch(silo);
         builder.UseOrleans(orleans => orleans.UseOrchestratorCluster(cluster, silo));
         await builder.Build().RunAsync();
     }

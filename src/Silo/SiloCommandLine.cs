@@ -20,6 +20,7 @@ static class SiloCommandLine
         ["--service-id"] = "Cluster:ServiceId",
         ["--max-message-mb"] = "Cluster:MaxMessageMB",
         ["--log-file"] = "Logging:File",
+        ["--parent-pid"] = "Silo:ParentProcessId",
     };
 
     public const string Help = """
@@ -42,6 +43,8 @@ static class SiloCommandLine
           --max-message-mb MB    largest Orleans message; tensors sent through messages must fit (Cluster:MaxMessageMB, default 100)
           --dashboard-port PORT  serve the Orleans dashboard over HTTP on this port (Silo:DashboardPort, default 0: off)
           --log-file PATH        also write logs (JSON, rolled daily) to PATH (Logging:File)
+          --parent-pid PID       stop when process PID exits (Silo:ParentProcessId, default 0: never); the client sets it
+                                 for the silo processes of its local cluster (train --local-processes)
 
         Every key can also come from the environment: Silo__Devices=cuda:0, Cluster__Redis=..., Logging__File=...
         """;

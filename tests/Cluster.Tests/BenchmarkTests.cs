@@ -29,20 +29,49 @@ public class BenchmarkTests
         Assert.All(results, r => Assert.True(r.Passed, $"{r.DType} {r.Shape} {r.Quantity}: {r.RelativeError:E2}"));
     }
 
-    [Fact]
-    public async Task The_step_benchmark_runs_every_setup()
+    static readonly JobSpec SmallStep = new()
     {
-        var spec = new JobSpec
-        {
-            Name = "bench-step",
-            Shape = new ModelShape { Groups = 4, Features = 16, Input = 16, Hidden = 24, Output = 8 },
-            BatchSize = 32,
-            DType = "float32",
-        };
-        var rows = await StepBenchmark.RunAsync(spec, "cpu", warmup: 1, steps: 3, transport: "channel");
-        Assert.Equal(4, rows.Count);
+        Name = "bench-step",
+        Shape = new ModelShape { Groups = 4, Features = 16, Input = 16, Hidden = 24, Output = 8 },
+        BatchSize = 32,
+        DType = "float32",
+    };
+
+    /// <summary>The silo processes of a local cluster come from the build of src/Silo.</summary>
+    public BenchmarkTests() => Environment.SetEnvironmentVariable(Client.LocalSiloProcess.HostVariable, Build.SiloDll);
+
+    [Fact]
+    public async Task The_step_benchmark_runs_every_setup_including_a_silo_process()
+    {
+        var rows = await StepBenchmark.RunAsync(SmallStep, "cpu", warmup: 1, steps: 3, transport: "channel");
+        Assert.Equal(5, rows.Count);
         Assert.All(rows, r => Assert.True(r.MsPerStep > 0 && r.SamplesPerSecond > 0, r.Setup));
-        Assert.Contains("2 silos sharing the device (channel)", StepBenchmark.ToMarkdown(spec, "cpu", rows));
+        // float32 x and dY slices of 32 x groups x 16, y and dX of 32 x groups x 8: 4 groups on one silo's worker, then 2 per worker.
+        double MB(int groups) => 2 * 32 * groups * (16 + 8) * 4 / 1e6;
+        Assert.Equal(MB(4), rows[1].MBPerStep["Local"], 9);
+        Assert.Equal((MB(2), MB(2)), (rows[3].MBPerStep["Local"], rows[3].MBPerStep["Channel"]));
+        var table = StepBenchmark.ToMarkdown(SmallStep, "cpu", rows);
+        Assert.Contains("| 2 silo processes sharing the device (channel) |", table);
+        Assert.Contains("| Channel 0, Local 0 |", table);   // MB per step, rounded
+    }
+
+    [Fact]
+    public async Task The_memory_run_reads_host_memory_of_both_processes_as_it_trains()
+    {
+        var samples = await StepBenchmark.MemoryAsync(SmallStep, "cpu", steps: 25, every: 10, transport: "channel");
+        Assert.Equal([10L, 20, 25], samples.Select(s => s.Step));
+        Assert.All(samples, s => Assert.True(s.ClientRssMiB > 50 && s.SiloProcessRssMiB > 50 && s.DeviceUsedMiB == 0, $"{s}"));
+        Assert.Contains("| 25 | 0 |", StepBenchmark.ToMarkdown(samples));
+    }
+
+    [Fact]
+    public async Task The_cluster_gpu_check_passes_on_the_cpu_for_every_transport()
+    {
+        var results = await ClusterGpuCheck.RunAsync("cpu", ["float64"]);
+        // message, process and channel between two silos of this process; channel between this process and a silo process.
+        Assert.Equal(4, results.Select(r => r.Shape).Distinct().Count());
+        Assert.Contains(results, r => r.Shape.StartsWith("2 silo processes sharing one GPU (channel)"));
+        Assert.All(results, r => Assert.True(r.Passed, $"{r.Shape} {r.Quantity}: {r.RelativeError:E2}"));
     }
 
     [Fact]

@@ -24,7 +24,7 @@ public sealed class GpuCheckCommand : AsyncCommand<GpuCheckCommand.Settings>
         public bool Quick { get; init; }
 
         [CommandOption("--cluster")]
-        [Description("Also train a small job on two silos in this process sharing --device and compare it with the single-process trainer on the CPU.")]
+        [Description("Also train small jobs on two silos sharing --device, the remote worker reached through each transport (message, process, channel: two silos of this process; ipc: this process and a silo process beside it), and compare each with the single-process trainer on the CPU.")]
         public bool Cluster { get; init; }
 
         [CommandOption("--output <FILE>")]
@@ -39,7 +39,7 @@ public sealed class GpuCheckCommand : AsyncCommand<GpuCheckCommand.Settings>
         var shapes = settings.Quick ? GpuCheck.DefaultShapes[1..] : GpuCheck.DefaultShapes;
         var results = GpuCheck.Run(device, dtypes, shapes, p => Console.Error.WriteLine($"checking {p}"));
         if (settings.Cluster)
-            results.AddRange(await ClusterGpuCheck.RunAsync(settings.Device, dtypes.Where(d => d is ScalarType.Float64 or ScalarType.Float32).Select(DTypeNames.Name),
+            results.AddRange(await ClusterGpuCheck.RunAsync(settings.Device, dtypes.Where(d => d is ScalarType.Float64 or ScalarType.Float32).Select(DTypeNames.Name).ToList(),
                 p => Console.Error.WriteLine($"checking {p}")));
 
         var lines = new List<string>

@@ -26,6 +26,8 @@ public sealed class SiloHostOptions
     public int DataChannelPort { get; set; }
     /// <summary>Port of the Orleans dashboard (HTTP); 0 (default) leaves it off. It listens where the silo listens.</summary>
     public int DashboardPort { get; set; }
+    /// <summary>Stop when the process with this id exits (0, the default: never): a client's local cluster must not outlive it.</summary>
+    public int ParentProcessId { get; set; }
 
     public string SiloName => string.IsNullOrWhiteSpace(Name) ? $"{Environment.MachineName}-{SiloPort}" : Name;
 

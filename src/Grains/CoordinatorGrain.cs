@@ -95,7 +95,7 @@ public sealed class CoordinatorGrain(
             var device = TrunkExecutor.TorchDevice;
             (trunk, source) = await TrunkExecutor.RunAsync(() =>
             {
-                var data = BatchSources.Create(job);   // reads and checks data files before any worker is built
+                var data = BatchSources.Create(job, device);   // reads and checks data files before any worker is built
                 var model = restore is null
                     ? new Trunk(job.Shape, job.Seed, Kernels.DTypeNames.Parse(job.DType), device, job.Optimizer)
                     : restore.CreateTrunk(device);
@@ -259,13 +259,16 @@ public sealed class CoordinatorGrain(
         }
         try
         {
+            double dataMs = 0;
             var (features, targets, finite, x) = await TrunkExecutor.RunAsync(() =>
             {
+                long start = Stopwatch.GetTimestamp();
                 using var scope = NewDisposeScope();
                 using var batch = data.Get(steps);
                 var device = model.Weight.device;
                 var features = Keep(batch.Features.to(device).alias());               // (B, D_feat)
                 var targets = Keep(batch.Targets.to(device).alias());                 // (B, N, D_out)
+                dataMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 // 1 where all finite; read together with the loss, so the check costs no device sync of its own.
                 var finite = Keep(stack([features.isfinite().all(), targets.isfinite().all()]).to(ScalarType.Float64));   // (2)
                 return (features, targets, finite, Keep(model.Forward(features)));   // x (B, N, D_in)
@@ -302,7 +305,7 @@ public sealed class CoordinatorGrain(
             await TrunkExecutor.RunAsync(() => model.Backward(dX));
             double trunkBackward = timer.Lap();
             return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs,
-                traffic.ScatterMs, traffic.GatherMs, traffic.Bytes);
+                traffic.ScatterMs, traffic.GatherMs, traffic.Bytes, dataMs);
         }
         finally
         {

@@ -21,7 +21,7 @@ public sealed partial class InProcessTrainer : IDisposable
         this.spec = spec.Validate();
         device ??= CPU;
         var dtype = Kernels.DTypeNames.Parse(spec.DType);
-        source = BatchSources.Create(spec);
+        source = BatchSources.Create(spec, device);
         Trunk = new Trunk(spec.Shape, spec.Seed, dtype, device, spec.Optimizer);
         Towers = new TowerShard(spec.Shape, new GroupRange(0, spec.Shape.Groups), spec.Seed, dtype, device, spec.Optimizer);
     }
@@ -31,8 +31,10 @@ public sealed partial class InProcessTrainer : IDisposable
         using var scope = NewDisposeScope();
         var timer = new PhaseTimer();
         using var batch = source.Get(StepCount);
-        var x = Trunk.Forward(batch.Features.to(Trunk.Weight.device));    // (B, N, D_in)
-        double trunkForward = timer.Lap();
+        var features = batch.Features.to(Trunk.Weight.device);             // (B, D_feat)
+        double data = timer.Lap();
+        var x = Trunk.Forward(features);                                    // (B, N, D_in)
+        double trunkForward = data + timer.Lap();
         var y = Towers.Forward(x);                                          // (B, N, D_out)
         double towerForward = timer.Lap();
         var (loss, dY) = MseLoss.Compute(y, batch.Targets.to(y.device));
@@ -41,7 +43,7 @@ public sealed partial class InProcessTrainer : IDisposable
         double towerBackward = timer.Lap();
         Trunk.Backward(dX);
         double trunkBackward = timer.Lap();
-        return new StepMetrics(StepCount++, loss, spec.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs);
+        return new StepMetrics(StepCount++, loss, spec.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs, DataMs: data);
     }
 
     /// <summary>Copies of every parameter under its <see cref="ParameterNames"/> name; the caller owns them.</summary>

@@ -13,7 +13,8 @@ public sealed record StepMetrics(
     double TotalMs,
     double ScatterMs = 0,     // packing slices for the workers, both exchanges (inside the towers phases, overlapping the workers' compute)
     double GatherMs = 0,      // unpacking the workers' replies into place, both exchanges (likewise)
-    IReadOnlyDictionary<string, long>? BytesMoved = null)   // bytes of slices exchanged, by transport kind
+    IReadOnlyDictionary<string, long>? BytesMoved = null,   // bytes of slices exchanged, by transport kind
+    double DataMs = 0)        // of TrunkForwardMs: the batch onto the trunk's device (waiting for a prefetched one)
 {
     public double SamplesPerSecond => TotalMs > 0 ? BatchSize * 1000.0 / TotalMs : 0;
 }

@@ -44,6 +44,35 @@ public sealed class SafetensorsSourceTests : IDisposable
     }
 
     [Fact]
+    public void A_prefetching_source_delivers_the_same_batches_in_order_after_jumps_and_repeats()
+    {
+        var spec = WriteData(samples: 10);
+        using var plain = BatchSources.Create(spec);
+        using var prefetching = new PrefetchingBatchSource(BatchSources.Create(spec), CPU);
+        foreach (long index in new long[] { 0, 1, 2, 7, 8, 8, 3, 4 })   // in order, a jump ahead, a repeat, a jump back
+        {
+            using var expected = plain.Get(index);
+            using var actual = prefetching.Get(index);
+            Assert.True(Same(actual.Features, expected.Features) && Same(actual.Targets, expected.Targets), $"batch {index}");
+        }
+    }
+
+    [Fact]
+    public void A_prefetching_source_frees_the_batch_nobody_asked_for()
+    {
+        var spec = WriteData(samples: 10);
+        long before = 0, afterDispose = 0;
+        LiveTensors.WithoutCollection(() =>
+        {
+            before = LiveTensors.Count;
+            using (var source = new PrefetchingBatchSource(BatchSources.Create(spec), CPU))
+                for (int i = 0; i < 5; i++) source.Get(i).Dispose();   // batch 5 is being prepared when it is disposed
+            afterDispose = LiveTensors.Count;
+        });
+        Assert.Equal(before, afterDispose);
+    }
+
+    [Fact]
     public void A_job_trains_from_a_file()
     {
         var spec = WriteData(samples: 40) with { Steps = 5 };

@@ -6,9 +6,9 @@ namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
 /// Reads frames (FrameHeader describes the format) from one connection, validating each header completely before
-/// allocating the tensor, then reading the payload straight into the tensor's storage.
+/// allocating the tensor (from the server's <see cref="ReceiveBufferPool"/>), then reading the payload straight into the tensor's storage.
 /// </summary>
-internal sealed class FrameReader(Stream stream, long maxPayloadBytes, string peer)
+internal sealed class FrameReader(Stream stream, long maxPayloadBytes, ReceiveBufferPool buffers, string peer)
 {
     readonly byte[] header = new byte[FrameHeader.MaxEncodedBytes];
     readonly byte[] checksum = new byte[FrameHeader.ChecksumBytes];
@@ -37,7 +37,7 @@ internal sealed class FrameReader(Stream stream, long maxPayloadBytes, string pe
 
         WireDTypes.TryGet(frame.DTypeCode, out var dtype, out _);
         // Read loops run on pool threads: keep the tensor out of any dispose scope one of them may have open, it is the waiter's.
-        var tensor = torch.empty(frame.Shape, dtype).DetachFromDisposeScope();
+        var tensor = buffers.Rent(frame.Shape, dtype, frame.PayloadBytes).DetachFromDisposeScope();
         try
         {
             await ReadPayloadAsync(frame, tensor, cancellation).ConfigureAwait(false);

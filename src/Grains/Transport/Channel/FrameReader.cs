@@ -7,7 +7,8 @@ namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
 /// Reads frames (FrameHeader describes the format) from one connection, validating each header completely before
-/// allocating the tensor (from the server's <see cref="ReceiveBufferPool"/>), then reading the payload straight into the tensor's storage.
+/// allocating the tensor (from the server's <see cref="ReceiveBufferPool"/>), then reading the payload straight into
+/// the tensor's storage.
 /// </summary>
 internal sealed class FrameReader(Stream stream, long maxPayloadBytes, ReceiveBufferPool buffers, string peer)
 {

@@ -74,6 +74,22 @@ public sealed class DataChannelFaultTests
         Assert.Contains(transfer.ToString(), error.Message);
     }
 
+    [Fact(Timeout = 20_000)]
+    public async Task A_corrupt_chunk_is_reported_even_when_the_connection_dies_in_the_next_one()
+    {
+        // Chunk 0 is verified while chunk 1 is read; the corruption came first, so it is what the waiter learns.
+        await using var server = Server();
+        var transfer = Guid.NewGuid();
+        using var tensor = Random(ScalarType.Float32, 3, 5000);
+        var frame = Frame(transfer, tensor, ChunkBytes);
+        frame[HeaderBytes + 10] ^= 0x5A;
+
+        var receive = server.ReceiveAsync(transfer, Patience);
+        await WriteRawAsync(server.LocalEndPoint, frame[..(HeaderBytes + ChunkWithChecksum + 1000)]);
+        var error = await ThrowsWithin<InvalidDataException>(Prompt, () => receive);
+        Assert.Contains("checksum mismatch in chunk 0 of 4", error.Message);
+    }
+
     [Theory(Timeout = 20_000)]
     [InlineData(true)]
     [InlineData(false)]

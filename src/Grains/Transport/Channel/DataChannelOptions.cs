@@ -24,6 +24,12 @@ public sealed record DataChannelOptions
     /// <summary>How long one write (a header or a chunk) may take before a client gives the connection up as stalled.</summary>
     public TimeSpan WriteTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How many bytes of freed receive buffers a server keeps to reuse for later transfers (received tensors that were
+    /// disposed); 0 allocates every received tensor fresh. Reuse spares the page faults of first touching fresh memory.
+    /// </summary>
+    public long ReceivePoolBytes { get; init; } = 1L << 30;
+
     /// <summary>Kernel send and receive buffer size per socket; 0 leaves the operating system's autotuning alone.</summary>
     public int SocketBufferBytes { get; init; } = 4 << 20;
 
@@ -43,6 +49,7 @@ public sealed record DataChannelOptions
         if (HeldExpiry <= TimeSpan.Zero) throw new ArgumentException($"{nameof(HeldExpiry)} {HeldExpiry} must be positive.");
         if (ConnectTimeout <= TimeSpan.Zero) throw new ArgumentException($"{nameof(ConnectTimeout)} {ConnectTimeout} must be positive.");
         if (WriteTimeout <= TimeSpan.Zero) throw new ArgumentException($"{nameof(WriteTimeout)} {WriteTimeout} must be positive.");
+        if (ReceivePoolBytes < 0) throw new ArgumentException($"{nameof(ReceivePoolBytes)} {ReceivePoolBytes} must not be negative.");
         if (SocketBufferBytes < 0) throw new ArgumentException($"{nameof(SocketBufferBytes)} {SocketBufferBytes} must not be negative.");
     }
 }

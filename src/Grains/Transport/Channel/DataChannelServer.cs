@@ -19,6 +19,7 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
     readonly ILogger logger;
     readonly Socket listener;
     readonly TransferMailbox mailbox;
+    readonly ReceiveBufferPool buffers;
     readonly CancellationTokenSource stopping = new();
     readonly object gate = new();
     readonly Dictionary<Socket, Task> connections = [];
@@ -47,6 +48,7 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
         }
         LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
         mailbox = new TransferMailbox(this.options, this.logger);
+        buffers = new ReceiveBufferPool(this.options.ReceivePoolBytes);
         acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
@@ -98,6 +100,7 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
         listener.Dispose();
         foreach (var socket in open) socket.Dispose();
         mailbox.Dispose();
+        buffers.Dispose();
         lock (gate) return [acceptLoop, .. connections.Values];
     }
 
@@ -137,7 +140,7 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
     {
         var peer = socket.RemoteEndPoint?.ToString() ?? "an unknown peer";
         using var stream = new NetworkStream(socket, ownsSocket: true);
-        var reader = new FrameReader(stream, options.MaxPayloadBytes, peer);
+        var reader = new FrameReader(stream, options.MaxPayloadBytes, buffers, peer);
         try
         {
             SocketTuning.Apply(socket, options.SocketBufferBytes);

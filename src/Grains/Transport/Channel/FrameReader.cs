@@ -1,14 +1,16 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using System.Runtime.ExceptionServices;
 using TorchSharp;
 
 namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
 /// Reads frames (FrameHeader describes the format) from one connection, validating each header completely before
-/// allocating the tensor, then reading the payload straight into the tensor's storage.
+/// allocating the tensor (from the server's <see cref="ReceiveBufferPool"/>), then reading the payload straight into
+/// the tensor's storage.
 /// </summary>
-internal sealed class FrameReader(Stream stream, long maxPayloadBytes, string peer)
+internal sealed class FrameReader(Stream stream, long maxPayloadBytes, ReceiveBufferPool buffers, string peer)
 {
     readonly byte[] header = new byte[FrameHeader.MaxEncodedBytes];
     readonly byte[] checksum = new byte[FrameHeader.ChecksumBytes];
@@ -37,7 +39,7 @@ internal sealed class FrameReader(Stream stream, long maxPayloadBytes, string pe
 
         WireDTypes.TryGet(frame.DTypeCode, out var dtype, out _);
         // Read loops run on pool threads: keep the tensor out of any dispose scope one of them may have open, it is the waiter's.
-        var tensor = torch.empty(frame.Shape, dtype).DetachFromDisposeScope();
+        var tensor = buffers.Rent(frame.Shape, dtype, frame.PayloadBytes).DetachFromDisposeScope();
         try
         {
             await ReadPayloadAsync(frame, tensor, cancellation).ConfigureAwait(false);
@@ -51,28 +53,56 @@ internal sealed class FrameReader(Stream stream, long maxPayloadBytes, string pe
         return (transfer, tensor);
     }
 
+    /// <summary>
+    /// Reads the payload chunk by chunk into <paramref name="tensor"/>. Chunk i is hashed on the thread pool while chunk
+    /// i+1 comes off the socket (it only reads memory the socket no longer writes), so hashing leaves the socket loop's
+    /// critical path on hosts with spare cores; every chunk is still verified before this returns the tensor.
+    /// </summary>
     async Task ReadPayloadAsync(FrameHeader frame, torch.Tensor tensor, CancellationToken cancellation)
     {
         if (frame.PayloadBytes == 0) return;
         using var flat = tensor.view(-1);
         long total = flat.NumberOfElements, chunkElements = frame.ChunkBytes / tensor.ElementSize, received = 0;
-        for (long start = 0, index = 0; start < total; start += chunkElements, index++)
+        var verifying = Task.CompletedTask;
+        try
         {
-            using var chunk = flat.narrow(0, start, Math.Min(chunkElements, total - start));
-            using var manager = TensorMemory.Of(chunk);
-            var memory = manager.Memory;
-            var got = await ReadUpToAsync(memory, frame, received, cancellation).ConfigureAwait(false);
-            received += got;
-            if (got < memory.Length || await ReadUpToAsync(checksum, frame, received, cancellation).ConfigureAwait(false) < checksum.Length)
-                throw Truncated(frame, received, innerException: null);
+            for (long start = 0, index = 0; start < total; start += chunkElements, index++)
+            {
+                using var chunk = flat.narrow(0, start, Math.Min(chunkElements, total - start));
+                // The pointer stays valid after the view is disposed: the storage belongs to tensor, which outlives every hash.
+                var memory = TensorMemory.Of(chunk).Memory;
+                var got = await ReadUpToAsync(memory, frame, received, cancellation).ConfigureAwait(false);
+                received += got;
+                if (got < memory.Length || await ReadUpToAsync(checksum, frame, received, cancellation).ConfigureAwait(false) < checksum.Length)
+                    throw Truncated(frame, received, innerException: null);
 
-            var expected = BinaryPrimitives.ReadUInt64LittleEndian(checksum);
-            var actual = XxHash3.HashToUInt64(memory.Span);
-            if (actual != expected)
-                throw new InvalidDataException(
-                    $"data channel transfer {frame.Transfer} from {peer}: checksum mismatch in chunk {index} of {frame.ChunkCount} " +
-                    $"(payload bytes {start * tensor.ElementSize} to {received}; computed 0x{actual:X16}, frame says 0x{expected:X16}).");
+                var expected = BinaryPrimitives.ReadUInt64LittleEndian(checksum);
+                var claimed = new ClaimedChunk(frame, index, start * tensor.ElementSize, memory, expected);
+                await verifying.ConfigureAwait(false);
+                if (start + chunkElements < total) verifying = Task.Run(() => Verify(claimed));
+                else Verify(claimed); // the last chunk has nothing left to overlap with: spare the thread hop
+            }
         }
+        catch
+        {
+            // A hash still running reads the tensor the caller is about to dispose: let it end first. A corrupt chunk
+            // came before whatever failed while the next one was read, so it is the error to report.
+            await verifying.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (verifying.Exception?.InnerException is { } corrupt) ExceptionDispatchInfo.Throw(corrupt);
+            throw;
+        }
+    }
+
+    /// <summary>A received chunk and the checksum the frame gave for it.</summary>
+    readonly record struct ClaimedChunk(FrameHeader Frame, long Index, long FirstByte, Memory<byte> Bytes, ulong Checksum);
+
+    void Verify(ClaimedChunk chunk)
+    {
+        var actual = XxHash3.HashToUInt64(chunk.Bytes.Span);
+        if (actual != chunk.Checksum)
+            throw new InvalidDataException(
+                $"data channel transfer {chunk.Frame.Transfer} from {peer}: checksum mismatch in chunk {chunk.Index} of {chunk.Frame.ChunkCount} " +
+                $"(payload bytes {chunk.FirstByte} to {chunk.FirstByte + chunk.Bytes.Length}; computed 0x{actual:X16}, frame says 0x{chunk.Checksum:X16}).");
     }
 
     /// <summary>Reads until <paramref name="into"/> is full or the peer closed; returns the count read.</summary>

@@ -25,20 +25,21 @@ internal static class FrameWriter
         using var contiguous = tensor.contiguous();
         using var flat = contiguous.view(-1);
         var chunkElements = header.ChunkBytes / tensor.ElementSize;
+        var checksum = new byte[FrameHeader.ChecksumBytes];
         if (tensor.device_type == DeviceType.CPU && !stageCpuTensors)
-            await WriteDirectAsync(stream, flat, chunkElements, progress, cancellation).ConfigureAwait(false);
+            await WriteDirectAsync(stream, flat, chunkElements, checksum, progress, cancellation).ConfigureAwait(false);
         else
-            await WriteStagedAsync(stream, flat, chunkElements, progress, cancellation).ConfigureAwait(false);
+            await WriteStagedAsync(stream, flat, chunkElements, checksum, progress, cancellation).ConfigureAwait(false);
     }
 
-    static async Task WriteDirectAsync(Stream stream, torch.Tensor flat, long chunkElements, Action<long> progress,
+    static async Task WriteDirectAsync(Stream stream, torch.Tensor flat, long chunkElements, byte[] checksum, Action<long> progress,
         CancellationToken cancellation)
     {
         long total = flat.NumberOfElements, written = 0;
         for (long start = 0; start < total; start += chunkElements)
         {
             using var chunk = flat.narrow(0, start, Math.Min(chunkElements, total - start));
-            written += await WriteChunkAsync(stream, chunk, cancellation).ConfigureAwait(false);
+            written += await WriteChunkAsync(stream, chunk, checksum, cancellation).ConfigureAwait(false);
             progress(written);
         }
     }
@@ -50,7 +51,7 @@ internal static class FrameWriter
     /// tensor, which is what a sender needs anyway. TorchSharp has no stream or event API, so the overlap is
     /// between this thread's copy and the socket's asynchronous write, not between two copies.
     /// </summary>
-    static async Task WriteStagedAsync(Stream stream, torch.Tensor flat, long chunkElements, Action<long> progress,
+    static async Task WriteStagedAsync(Stream stream, torch.Tensor flat, long chunkElements, byte[] checksum, Action<long> progress,
         CancellationToken cancellation)
     {
         long total = flat.NumberOfElements, written = 0;
@@ -61,7 +62,7 @@ internal static class FrameWriter
             for (long start = 0, index = 0; start < total; start += chunkElements, index++)
             {
                 using var ready = buffers[index % 2].narrow(0, 0, Math.Min(chunkElements, total - start));
-                var write = WriteChunkAsync(stream, ready, cancellation);
+                var write = WriteChunkAsync(stream, ready, checksum, cancellation);
                 try
                 {
                     var next = start + chunkElements;
@@ -95,14 +96,28 @@ internal static class FrameWriter
         destination.copy_(source);
     }
 
-    /// <summary>Writes one chunk and its checksum straight from the tensor's memory; returns the chunk's byte count.</summary>
-    static async Task<int> WriteChunkAsync(Stream stream, torch.Tensor chunk, CancellationToken cancellation)
+    /// <summary>
+    /// Writes one chunk and then its checksum straight from the tensor's memory; returns the chunk's byte count.
+    /// The chunk is hashed on the thread pool while the socket copies it (both only read it), so on hosts with spare
+    /// cores the hash costs the socket loop nothing. <paramref name="checksum"/> is the frame's 8-byte scratch buffer.
+    /// </summary>
+    static async Task<int> WriteChunkAsync(Stream stream, torch.Tensor chunk, byte[] checksum, CancellationToken cancellation)
     {
         using var manager = TensorMemory.Of(chunk);
         var memory = manager.Memory;
-        var checksum = new byte[FrameHeader.ChecksumBytes];
-        BinaryPrimitives.WriteUInt64LittleEndian(checksum, XxHash3.HashToUInt64(memory.Span));
-        await stream.WriteAsync(memory, cancellation).ConfigureAwait(false);
+        var hashing = Task.Run(() => XxHash3.HashToUInt64(memory.Span), CancellationToken.None);
+        try
+        {
+            await stream.WriteAsync(memory, cancellation).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Never leave a hash running over memory the caller may dispose once this fails.
+            await ((Task)hashing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+        var hash = await hashing.ConfigureAwait(false);
+        BinaryPrimitives.WriteUInt64LittleEndian(checksum, hash);
         await stream.WriteAsync(checksum, cancellation).ConfigureAwait(false);
         return memory.Length;
     }

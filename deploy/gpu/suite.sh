@@ -2,7 +2,8 @@
 # The GPU suite: unpack the package made by deploy/package.sh on a GPU host and run the kernel
 # correctness check and the benchmarks; logs and tables go to $OUT (default ./gpu-results).
 #
-#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: check bench bench-fp16 step transport-bench train checkpoint transport (default: check bench)
+#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: check cluster-check bench bench-fp16 step scaling transport-bench train
+#                                                      checkpoint transport (default: check bench)
 set -uo pipefail
 repo=$(pwd)
 package=$(realpath "${1:-.carry/orchestrator-linux-x64.tar.xz}")
@@ -29,11 +30,13 @@ run() {
 for step in $steps; do
   case $step in
     check)      run gpu-check gpu-check --cluster --output "$out/gpu-check.md" ;;
+    cluster-check) run gpu-check-cluster gpu-check --quick --dtypes f32,f64 --cluster --output "$out/gpu-check-cluster.md" ;;
     bench)      run bench-bf16 bench --json "$out/bench-bf16.json"
                 run bench-bf16-repeat bench --json "$out/bench-bf16-repeat.json" ;;
     bench-fp16) run bench-fp16 bench --dtype f16 --json "$out/bench-fp16.json" ;;
     transport-bench) run bench-transport bench-transport --sizes 1,8,32,64 ;;
     step)       run bench-step bench-step --device cuda:0 --dtype bfloat16 --memory-steps 1000 ;;
+    scaling)    run bench-scaling bench-scaling ;;   # every GPU of the host; with one, two workers share it
     train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;
     checkpoint) # checkpoints written on the GPU, then read the way PyTorch users will
                 for dtype in bfloat16 float32; do

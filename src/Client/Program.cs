@@ -19,8 +19,12 @@ app.Configure(config =>
         .WithDescription("Time the grouped kernels against the per-group loop and the device's measured ceilings.")
         .WithExample("bench", "--device", "cuda:0", "--dtype", "bf16");
     config.AddCommand<StepBenchCommand>("bench-step")
-        .WithDescription("Time the full training step in process, on one silo, and on two silos sharing the device.")
-        .WithExample("bench-step", "--device", "cuda:0");
+        .WithDescription("Time the full training step in process, on one silo, on two silos and on two silo processes sharing the device.")
+        .WithExample("bench-step", "--device", "cuda:0")
+        .WithExample("bench-step", "--memory-steps", "1000");
+    config.AddCommand<ScalingBenchCommand>("bench-scaling")
+        .WithDescription("Samples/s on one GPU and on several (one silo owning them), with the same groups (strong) and with more (weak).")
+        .WithExample("bench-scaling", "--devices", "cuda:0,cuda:1");
     config.AddCommand<TransportBenchCommand>("bench-transport")
         .WithDescription("Orleans messages between silos and the TCP data channel, side by side on this machine's loopback.")
         .WithExample("bench-transport", "--sizes", "8,64");

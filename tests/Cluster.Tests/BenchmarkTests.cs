@@ -65,6 +65,17 @@ public class BenchmarkTests
     }
 
     [Fact]
+    public async Task The_scaling_benchmark_runs_the_strong_and_weak_layouts_with_shared_workers_on_one_device()
+    {
+        var rows = await ScalingBenchmark.RunAsync(SmallStep, ["cpu"], sharedWorkers: 2, warmup: 1, steps: 3);
+        Assert.Equal([(4, 1), (4, 2), (8, 1), (8, 2)], rows.Select(r => (r.Groups, r.Workers)));
+        Assert.All(rows, r => Assert.True(r.Step.SamplesPerSecond > 0, r.Setup));
+        var table = ScalingBenchmark.ToMarkdown(SmallStep, rows);
+        Assert.Contains("| 8 | 2 workers sharing cpu | 2 |", table);
+        Assert.Contains("strong scaling (4 groups): ", table);
+    }
+
+    [Fact]
     public async Task The_cluster_gpu_check_passes_on_the_cpu_for_every_transport()
     {
         var results = await ClusterGpuCheck.RunAsync("cpu", ["float64"]);

@@ -8,47 +8,11 @@ namespace Orchestrator.Client.Commands;
 /// <summary>`orchestrator bench-step`: the full training step in process, on one silo, on two silos and on two silo processes sharing a device.</summary>
 public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : StepShapeSettings
     {
         [CommandOption("--device <DEVICE>"), DefaultValue("cuda:0")]
         [Description("Device every setup trains on: cuda:N, or cpu (use small shapes).")]
         public string Device { get; init; } = "cuda:0";
-
-        [CommandOption("--dtype <DTYPE>"), DefaultValue("bfloat16")]
-        [Description("Element type: bfloat16, float16, float32 or float64.")]
-        public string DType { get; init; } = "bfloat16";
-
-        [CommandOption("--batch-size <B>"), DefaultValue(2560)]
-        [Description("Batch size B.")]
-        public int BatchSize { get; init; } = 2560;
-
-        [CommandOption("--groups <N>"), DefaultValue(12)]
-        [Description("Groups N.")]
-        public int Groups { get; init; } = 12;
-
-        [CommandOption("--features <D_FEAT>"), DefaultValue(1024)]
-        [Description("Feature width of the trunk's input.")]
-        public int Features { get; init; } = 1024;
-
-        [CommandOption("--input <D_IN>"), DefaultValue(1024)]
-        [Description("Input features per group D_in.")]
-        public int Input { get; init; } = 1024;
-
-        [CommandOption("--hidden <H>"), DefaultValue(3072)]
-        [Description("Hidden size H of each tower.")]
-        public int Hidden { get; init; } = 3072;
-
-        [CommandOption("--output <D_OUT>"), DefaultValue(1024)]
-        [Description("Output features per group D_out.")]
-        public int Output { get; init; } = 1024;
-
-        [CommandOption("--warmup <STEPS>"), DefaultValue(20)]
-        [Description("Untimed steps first.")]
-        public int Warmup { get; init; } = 20;
-
-        [CommandOption("--steps <STEPS>"), DefaultValue(30)]
-        [Description("Timed steps per setup.")]
-        public int Steps { get; init; } = 30;
 
         [CommandOption("--transport <KIND>"), DefaultValue("auto")]
         [Description("How the silo process's worker gets its slices: auto (CUDA IPC on a GPU), ipc, channel or message.")]
@@ -65,14 +29,7 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellation)
     {
-        var spec = new JobSpec
-        {
-            Name = "bench-step",
-            Shape = new ModelShape { Groups = s.Groups, Features = s.Features, Input = s.Input, Hidden = s.Hidden, Output = s.Output },
-            BatchSize = s.BatchSize,
-            DType = s.DType,
-            Transport = s.Transport,
-        }.Validate();
+        var spec = (s.ToJobSpec("bench-step") with { Transport = s.Transport }).Validate();
         var rows = await StepBenchmark.RunAsync(spec, s.Device, s.Warmup, s.Steps, s.Transport, p => Console.Error.WriteLine($"timing {p}"));
         Console.WriteLine(StepBenchmark.ToMarkdown(spec, s.Device, rows));
         if (s.MemorySteps > 0)

@@ -66,7 +66,7 @@ public static class StepBenchmark
         return samples;
     }
 
-    static Task<ClusterConnection> StartAsync(JobSpec spec, string device, int silos, int processes) =>
+    internal static Task<ClusterConnection> StartAsync(JobSpec spec, string device, int silos, int processes) =>
         ClusterConnection.StartEmbeddedAsync(new ClusterConnectionOptions { MaxMessageMB = 2047 }, device, silos, verbose: false, processes);
 
     /// <summary>Resident host memory of a process ("self" or a pid), from /proc.</summary>
@@ -77,7 +77,7 @@ public static class StepBenchmark
     }
 
     /// <summary>A safetensors file of twice the batch of random samples (features (S, D_feat), targets (S, N, D_out)), deleted on dispose.</summary>
-    sealed class RandomDataFile : IDisposable
+    internal sealed class RandomDataFile : IDisposable
     {
         readonly string path = Path.Combine(Path.GetTempPath(), $"orchestrator-step-bench-{Guid.NewGuid():N}.safetensors");
 
@@ -93,10 +93,10 @@ public static class StepBenchmark
             });
         }
 
-        public JobSpec Job(JobSpec shape, string device, int steps) => shape with
+        public JobSpec Job(JobSpec shape, string devices, int steps) => shape with
         {
             Steps = steps,
-            Devices = [device],
+            Devices = devices.Split(','),
             Data = new DataSpec { Source = "safetensors", Path = path, DataSeed = shape.Data.DataSeed },
         };
 
@@ -110,7 +110,7 @@ public static class StepBenchmark
     }
 
     /// <summary>Starts the job, runs all its steps (calling <paramref name="after"/> after each), stops it.</summary>
-    static async Task<List<StepMetrics>> TrainAsync(ClusterConnection cluster, JobSpec spec, Action<long, StepMetrics>? after = null)
+    internal static async Task<List<StepMetrics>> TrainAsync(ClusterConnection cluster, JobSpec spec, Action<long, StepMetrics>? after = null)
     {
         var coordinator = cluster.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
         await coordinator.StartAsync(spec);
@@ -130,7 +130,7 @@ public static class StepBenchmark
         }
     }
 
-    static StepRow Row(string setup, IEnumerable<StepMetrics> timed)
+    internal static StepRow Row(string setup, IEnumerable<StepMetrics> timed)
     {
         var m = timed.ToList();
         double Mean(Func<StepMetrics, double> f) => m.Average(f);

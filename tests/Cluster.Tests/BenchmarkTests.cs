@@ -60,7 +60,8 @@ public class BenchmarkTests
     {
         var samples = await StepBenchmark.MemoryAsync(SmallStep, "cpu", steps: 25, every: 10, transport: "channel");
         Assert.Equal([10L, 20, 25], samples.Select(s => s.Step));
-        Assert.All(samples, s => Assert.True(s.ClientRssMiB > 50 && s.SiloProcessRssMiB > 50 && s.DeviceUsedMiB == 0, $"{s}"));
+        Assert.All(samples, s => Assert.True(s.Client.ResidentMiB > 50 && s.SiloProcess.ResidentMiB > 50 && s.DeviceUsedMiB == 0
+            && s.Client.ManagedHeapMiB > 0 && s.SiloProcess.ManagedHeapMiB > 0 && s.SiloProcess.ResidentMiB > s.SiloProcess.ManagedHeapMiB, $"{s}"));
         Assert.Contains("| 25 | 0 |", StepBenchmark.ToMarkdown(samples));
     }
 

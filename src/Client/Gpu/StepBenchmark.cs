@@ -1,5 +1,7 @@
 using Orchestrator.Grains;
+using Orchestrator.Grains.Diagnostics;
 using Orchestrator.Grains.Hosting;
+using Orchestrator.Grains.Placement;
 using Orchestrator.Kernels;
 using Orchestrator.Training;
 using Orchestrator.Training.Data;
@@ -11,8 +13,8 @@ namespace Orchestrator.Client.Gpu;
 public sealed record StepRow(string Setup, double MsPerStep, double SamplesPerSecond, double DataMs, double TrunkForwardMs, double TowerForwardMs,
     double LossMs, double TowerBackwardMs, double TrunkBackwardMs, double ScatterMs, double GatherMs, IReadOnlyDictionary<string, double> MBPerStep);
 
-/// <summary>Memory after a number of steps: the device's (all processes on it) and each process's resident host memory.</summary>
-public sealed record MemorySample(long Step, double DeviceUsedMiB, double ClientRssMiB, double SiloProcessRssMiB);
+/// <summary>Memory after a number of steps: the device's (all processes on it) and each process's (<see cref="ProcessMemory"/>).</summary>
+public sealed record MemorySample(long Step, double DeviceUsedMiB, ProcessMemory Client, ProcessMemory SiloProcess);
 
 /// <summary>
 /// The full training step of one job, run several ways on one device: in process with the kernels library alone; on a
@@ -56,25 +58,19 @@ public static class StepBenchmark
         await using var cluster = await StartAsync(spec, device, silos: 1, processes: 1);
         var samples = new List<MemorySample>();
         var gpu = Devices.Parse(device) is { type: TorchSharp.DeviceType.CUDA } cuda ? Kernels.Cuda.CudaDevice.For(cuda.index) : null;
-        await TrainAsync(cluster, spec, (step, _) =>
+        var siloProcess = cluster.Grains.GetGrain<IMemoryProbeGrain>(new WorkerKey(cluster.Processes[0].Name, device, "memory-probe", 0).ToString());
+        await TrainAsync(cluster, spec, async (step, _) =>
         {
             if (step % every != 0 && step != steps) return;
             progress?.Invoke($"memory at step {step}");
             var (free, total) = gpu?.MemoryInfo() ?? (0, 0);
-            samples.Add(new MemorySample(step, (total - free) / 1048576.0, ResidentMiB("self"), ResidentMiB(cluster.Processes[0].Id.ToString())));
+            samples.Add(new MemorySample(step, (total - free) / 1048576.0, ProcessMemory.Read(), await siloProcess.ReadAsync()));
         });
         return samples;
     }
 
     internal static Task<ClusterConnection> StartAsync(JobSpec spec, string device, int silos, int processes) =>
         ClusterConnection.StartEmbeddedAsync(new ClusterConnectionOptions { MaxMessageMB = 2047 }, device, silos, verbose: false, processes);
-
-    /// <summary>Resident host memory of a process ("self" or a pid), from /proc.</summary>
-    static double ResidentMiB(string process)
-    {
-        var line = File.ReadLines($"/proc/{process}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
-    }
 
     /// <summary>A safetensors file of twice the batch of random samples (features (S, D_feat), targets (S, N, D_out)), deleted on dispose.</summary>
     internal sealed class RandomDataFile : IDisposable
@@ -110,7 +106,7 @@ public static class StepBenchmark
     }
 
     /// <summary>Starts the job, runs all its steps (calling <paramref name="after"/> after each), stops it.</summary>
-    internal static async Task<List<StepMetrics>> TrainAsync(ClusterConnection cluster, JobSpec spec, Action<long, StepMetrics>? after = null)
+    internal static async Task<List<StepMetrics>> TrainAsync(ClusterConnection cluster, JobSpec spec, Func<long, StepMetrics, Task>? after = null)
     {
         var coordinator = cluster.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
         await coordinator.StartAsync(spec);
@@ -120,7 +116,7 @@ public static class StepBenchmark
             for (int i = 1; i <= spec.Steps; i++)
             {
                 metrics.Add(await coordinator.StepAsync());
-                after?.Invoke(i, metrics[^1]);
+                if (after is not null) await after(i, metrics[^1]);
             }
             return metrics;
         }
@@ -161,10 +157,11 @@ public static class StepBenchmark
     {
         var lines = new List<string>
         {
-            "| step | device memory used (MiB, all processes) | client process RSS (MiB) | silo process RSS (MiB) |",
+            "| step | device memory used (MiB, all processes) | client process: resident / managed heap (MiB) | silo process: resident / managed heap (MiB) |",
             "| ---: | ---: | ---: | ---: |",
         };
-        lines.AddRange(samples.Select(m => $"| {m.Step} | {m.DeviceUsedMiB:F0} | {m.ClientRssMiB:F0} | {m.SiloProcessRssMiB:F0} |"));
+        lines.AddRange(samples.Select(m => $"| {m.Step} | {m.DeviceUsedMiB:F0} | {m.Client.ResidentMiB:F0} / {m.Client.ManagedHeapMiB:F0} | " +
+            $"{m.SiloProcess.ResidentMiB:F0} / {m.SiloProcess.ManagedHeapMiB:F0} |"));
         return string.Join(Environment.NewLine, lines);
     }
 }

@@ -111,7 +111,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
     [Fact]
     public void Ipc_payloads_cross_the_wire_with_their_handle_and_sequence()
     {
-        var handle = new byte[Kernels.Cuda.IpcMemoryHandle.Size];
+        var handle = new byte[Kernels.Cuda.SharedDeviceBuffer.HandlesBytes];
         System.Random.Shared.NextBytes(handle);
         var buffer = Guid.NewGuid();
         var converter = new TensorPayloadConverter();
@@ -121,7 +121,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
         Assert.Equal(handle, back.IpcHandle);
         var truncated = converter.ConvertToSurrogate(back);
         truncated.IpcHandle = handle[..10];
-        Assert.Contains("10-byte handle", Assert.Throws<InvalidDataException>(() => converter.ConvertFromSurrogate(truncated)).Message);
+        Assert.Contains("has 10 handle bytes", Assert.Throws<InvalidDataException>(() => converter.ConvertFromSurrogate(truncated)).Message);
         truncated.IpcHandle = null;
         Assert.Contains("has no handle", Assert.Throws<InvalidDataException>(() => converter.ConvertFromSurrogate(truncated)).Message);
         // On a machine without a GPU, unpacking says so instead of touching the driver.

@@ -6,19 +6,22 @@ namespace Orchestrator.Grains.Transport;
 
 /// <summary>
 /// Exchange between silo processes of one host, for tensors on GPUs (several silos sharing one GPU included). Pack
-/// copies the tensor into a <see cref="SharedDeviceBuffer"/> of this link and sends its CUDA IPC handle and a sequence
-/// number; Unpack maps the peer's buffer (once, then cached) and copies out of it, device to device (peer to peer when
-/// the GPUs differ): no byte passes through host memory or a socket.
+/// queues a copy of the tensor into a <see cref="SharedDeviceBuffer"/> of this link and sends its CUDA IPC handles and a
+/// sequence number; Unpack maps the peer's buffer (once, then cached) and queues a copy out of it, device to device
+/// (peer to peer when the GPUs differ), behind a device-side wait for the sender's copy. No byte passes through host
+/// memory or a socket, and neither side's host thread waits for the GPU.
 /// </summary>
 /// <remarks>
 /// One instance is one end of one coordinator-worker link, used only on its device executor. A buffer is reused only
-/// after the receiver has marked its last transfer consumed, so a sender may run ahead of its receiver by up to
-/// <see cref="MaxBuffers"/> transfers. Mappings must be closed before their owner frees them: the coordinator releases
-/// its imports, then stops the worker (which releases its imports and frees its buffers), then frees its own buffers.
+/// after the receiver has marked its last transfer consumed; while none is free a new one is made, up to
+/// <see cref="MaxBuffers"/>, and then Pack waits (up to <see cref="FreeBufferTimeout"/>) for the receiver to catch up.
+/// Mappings must be closed before their owner frees them: the coordinator releases its imports, then stops the worker
+/// (which releases its imports and frees its buffers), then frees its own buffers.
 /// </remarks>
 public sealed class IpcTensorTransport : ITensorTransport, IDisposable
 {
     public const int MaxBuffers = 4;
+    static readonly TimeSpan FreeBufferTimeout = TimeSpan.FromMinutes(1);
 
     readonly List<(Guid Id, SharedDeviceBuffer Buffer)> exports = [];
     readonly Dictionary<Guid, MappedDeviceBuffer> imports = [];
@@ -33,20 +36,28 @@ public sealed class IpcTensorTransport : ITensorTransport, IDisposable
         long bytes = tensor.numel() * tensor.element_size();
         var (id, buffer) = FreeBuffer(CudaDevice.Of(tensor), bytes);
         buffer.Write(tensor, ++sequence);
-        return TensorPayload.OfIpc(tensor.dtype, tensor.shape, id, buffer.Handle.ToArray(), sequence, SiloLocality.Process);
+        return TensorPayload.OfIpc(tensor.dtype, tensor.shape, id, buffer.Handles, sequence, SiloLocality.Process);
     }
 
-    /// <summary>A buffer of this device that fits and whose last transfer was consumed, or a new one.</summary>
+    /// <summary>A buffer of this device that fits and whose last transfer was consumed, a new one, or the first to be consumed.</summary>
     (Guid, SharedDeviceBuffer) FreeBuffer(CudaDevice device, long bytes)
     {
-        foreach (var export in exports)
-            if (export.Buffer.Capacity >= bytes && export.Buffer.Device == device && export.Buffer.IsConsumed) return export;
-        if (exports.Count == MaxBuffers)
-            throw new InvalidOperationException(
-                $"all {MaxBuffers} CUDA IPC buffers of this link still hold transfers their receiver has not copied; a receiver stopped unpacking.");
-        var created = (Guid.NewGuid(), new SharedDeviceBuffer(device, bytes));
-        exports.Add(created);
-        return created;
+        var deadline = DateTime.UtcNow + FreeBufferTimeout;
+        while (true)
+        {
+            foreach (var export in exports)
+                if (export.Buffer.Capacity >= bytes && export.Buffer.Device == device && export.Buffer.IsConsumed) return export;
+            if (exports.Count < MaxBuffers)
+            {
+                var created = (Guid.NewGuid(), new SharedDeviceBuffer(device, bytes));
+                exports.Add(created);
+                return created;
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"all {MaxBuffers} CUDA IPC buffers of this link still hold transfers their receiver has not " +
+                                           $"copied after {FreeBufferTimeout.TotalSeconds:F0} s (or none fits {bytes} bytes); the receiver stopped unpacking.");
+            Thread.Sleep(1);   // on the device executor: the receiver's stream is still copying
+        }
     }
 
     public Tensor Unpack(TensorPayload payload, Device device)
@@ -58,7 +69,7 @@ public sealed class IpcTensorTransport : ITensorTransport, IDisposable
             throw new InvalidOperationException($"{payload} can only be unpacked onto a GPU; asked for {device}.");
         var cuda = CudaDevice.For(device.index);
         if (!imports.TryGetValue(payload.Transfer, out var mapped))
-            imports[payload.Transfer] = mapped = new MappedDeviceBuffer(cuda, IpcMemoryHandle.From(payload.IpcHandle));
+            imports[payload.Transfer] = mapped = new MappedDeviceBuffer(cuda, payload.IpcHandle);
         var tensor = empty(payload.Shape, payload.DType, device);
         mapped.ReadInto(tensor);
         mapped.MarkConsumed(payload.Sequence);

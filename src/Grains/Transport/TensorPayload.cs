@@ -36,7 +36,7 @@ public sealed class TensorPayload : IDisposable
     public Guid Transfer { get; }
     /// <summary>Channel: the sender's channel endpoint ("host:port") for a reply; Process and Ipc: the sender's process.</summary>
     public string? Origin { get; }
-    /// <summary>Ipc: the CUDA IPC handle of the sender's shared buffer and the sequence number of this transfer in it.</summary>
+    /// <summary>Ipc: the CUDA IPC handles of the sender's shared buffer (memory, then write event) and the sequence number of this transfer in it.</summary>
     public byte[]? IpcHandle { get; }
     public ulong Sequence { get; }
     Tensor? local;
@@ -59,8 +59,8 @@ public sealed class TensorPayload : IDisposable
     /// <summary>A tensor written as <paramref name="sequence"/> into shared buffer <paramref name="buffer"/> of <paramref name="process"/>.</summary>
     public static TensorPayload OfIpc(ScalarType dtype, long[] shape, Guid buffer, byte[] handle, ulong sequence, string process)
     {
-        if (handle.Length != Kernels.Cuda.IpcMemoryHandle.Size)
-            throw new InvalidDataException($"CUDA IPC tensor payload has a {handle.Length}-byte handle; handles are {Kernels.Cuda.IpcMemoryHandle.Size} bytes.");
+        if (handle.Length != Kernels.Cuda.SharedDeviceBuffer.HandlesBytes)
+            throw new InvalidDataException($"CUDA IPC tensor payload has {handle.Length} handle bytes; a shared buffer is named by {Kernels.Cuda.SharedDeviceBuffer.HandlesBytes}.");
         return new(TensorPayloadKind.Ipc, dtype, shape, transfer: buffer, origin: process, ipcHandle: handle, sequence: sequence);
     }
 

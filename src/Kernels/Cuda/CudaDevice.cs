@@ -19,6 +19,7 @@ public sealed partial class CudaDevice
     readonly IntPtr context;
     readonly Lazy<IntPtr> cublas;
     readonly Lazy<FusedSwiGlu.Module> swiGlu;
+    readonly Lazy<IntPtr> sideStream;
 
     CudaDevice(int ordinal)
     {
@@ -30,6 +31,7 @@ public sealed partial class CudaDevice
         context = CudaDriver.RetainPrimaryContext(device);
         cublas = new(() => { MakeCurrent(); return Cublas.Create(); });
         swiGlu = new(() => { MakeCurrent(); return FusedSwiGlu.Module.Load(this); });
+        sideStream = new(() => { MakeCurrent(); return CudaDriver.CreateNonBlockingStream(); });
     }
 
     /// <summary>The device a CUDA tensor lives on.</summary>
@@ -49,6 +51,8 @@ public sealed partial class CudaDevice
 
     internal IntPtr CublasHandle => cublas.Value;
     internal FusedSwiGlu.Module SwiGluKernels => swiGlu.Value;
+    /// <summary>A non-blocking stream for small reads that must not wait behind the kernels queued on the default stream.</summary>
+    internal IntPtr SideStream => sideStream.Value;
 
     /// <summary>Free and total bytes of this device's memory.</summary>
     public (long Free, long Total) MemoryInfo()

@@ -30,11 +30,15 @@ static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemAlloc_v2(out ulong pointer, nuint bytes);
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemFree_v2(ulong pointer);
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemcpyDtoDAsync_v2(ulong destination, ulong source, nuint bytes, IntPtr stream);
-    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemcpyDtoH_v2(void* destination, ulong source, nuint bytes);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemcpyDtoHAsync_v2(void* destination, ulong source, nuint bytes, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuMemsetD32Async(ulong destination, uint value, nuint count, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuStreamSynchronize(IntPtr stream);
-    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcGetMemHandle(out IpcMemoryHandle handle, ulong pointer);
-    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcOpenMemHandle_v2(out ulong pointer, IpcMemoryHandle handle, uint flags);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuStreamCreate(out IntPtr stream, uint flags);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcGetMemHandle(out IpcHandle handle, ulong pointer);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcOpenMemHandle_v2(out ulong pointer, IpcHandle handle, uint flags);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcGetEventHandle(out IpcHandle handle, IntPtr evt);
+    [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcOpenEventHandle(out IntPtr evt, IpcHandle handle);
     [LibraryImport(NativeLibraries.Driver)] private static partial int cuIpcCloseMemHandle(ulong pointer);
 
     public static void Init() => Check(cuInit(0), nameof(cuInit));
@@ -83,7 +87,28 @@ static unsafe partial class CudaDriver
     public static void Synchronize() => Check(cuCtxSynchronize(), nameof(cuCtxSynchronize));
 
     public static IntPtr CreateEvent() { Check(cuEventCreate(out var e, 0), nameof(cuEventCreate)); return e; }
+
+    /// <summary>An event other processes can wait for (interprocess events must not time).</summary>
+    public static IntPtr CreateInterprocessEvent()
+    {
+        const uint DisableTiming = 0x2, Interprocess = 0x4;
+        Check(cuEventCreate(out var e, DisableTiming | Interprocess), nameof(cuEventCreate));
+        return e;
+    }
+
+    /// <summary>Records on the legacy default stream: the event completes once the work queued before it has.</summary>
     public static void RecordEvent(IntPtr evt) => Check(cuEventRecord(evt, IntPtr.Zero), nameof(cuEventRecord));
+
+    /// <summary>Makes the legacy default stream wait (on the device, not the host) until <paramref name="evt"/> completes.</summary>
+    public static void WaitEvent(IntPtr evt) => Check(cuStreamWaitEvent(IntPtr.Zero, evt, 0), nameof(cuStreamWaitEvent));
+
+    /// <summary>A stream that never waits for the legacy default stream, for small reads that must not wait for queued kernels.</summary>
+    public static IntPtr CreateNonBlockingStream()
+    {
+        const uint NonBlocking = 0x1;
+        Check(cuStreamCreate(out var stream, NonBlocking), nameof(cuStreamCreate));
+        return stream;
+    }
     public static void DestroyEvent(IntPtr evt) => Check(cuEventDestroy_v2(evt), nameof(cuEventDestroy_v2));
 
     /// <summary>Milliseconds between two recorded events, waiting for the second.</summary>
@@ -109,11 +134,12 @@ static unsafe partial class CudaDriver
     public static void CopyAsync(ulong destination, ulong source, long bytes) =>
         Check(cuMemcpyDtoDAsync_v2(destination, source, (nuint)bytes, IntPtr.Zero), nameof(cuMemcpyDtoDAsync_v2));
 
-    /// <summary>Reads one 64-bit word of device memory; synchronous, so it waits for the legacy stream's earlier work.</summary>
-    public static ulong ReadWord(ulong source)
+    /// <summary>Reads one 64-bit word of device memory on <paramref name="stream"/> and waits for it (for that read only, on a non-blocking stream).</summary>
+    public static ulong ReadWord(ulong source, IntPtr stream)
     {
         ulong value;
-        Check(cuMemcpyDtoH_v2(&value, source, sizeof(ulong)), nameof(cuMemcpyDtoH_v2));
+        Check(cuMemcpyDtoHAsync_v2(&value, source, sizeof(ulong), stream), nameof(cuMemcpyDtoHAsync_v2));
+        Check(cuStreamSynchronize(stream), nameof(cuStreamSynchronize));
         return value;
     }
 
@@ -127,14 +153,14 @@ static unsafe partial class CudaDriver
     /// <summary>Waits for the legacy default stream of the current context.</summary>
     public static void SynchronizeStream() => Check(cuStreamSynchronize(IntPtr.Zero), nameof(cuStreamSynchronize));
 
-    public static IpcMemoryHandle ExportMemory(ulong allocation)
+    public static IpcHandle ExportMemory(ulong allocation)
     {
         Check(cuIpcGetMemHandle(out var handle, allocation), nameof(cuIpcGetMemHandle));
         return handle;
     }
 
     /// <summary>Maps another process's allocation into the current context (peer access enabled when it is on another GPU).</summary>
-    public static ulong OpenMemory(IpcMemoryHandle handle)
+    public static ulong OpenMemory(IpcHandle handle)
     {
         const uint LazyEnablePeerAccess = 1;
         Check(cuIpcOpenMemHandle_v2(out var pointer, handle, LazyEnablePeerAccess), nameof(cuIpcOpenMemHandle_v2));
@@ -142,6 +168,19 @@ static unsafe partial class CudaDriver
     }
 
     public static void CloseMemory(ulong pointer) => Check(cuIpcCloseMemHandle(pointer), nameof(cuIpcCloseMemHandle));
+
+    public static IpcHandle ExportEvent(IntPtr evt)
+    {
+        Check(cuIpcGetEventHandle(out var handle, evt), nameof(cuIpcGetEventHandle));
+        return handle;
+    }
+
+    /// <summary>Another process's interprocess event; released with <see cref="DestroyEvent"/>.</summary>
+    public static IntPtr OpenEvent(IpcHandle handle)
+    {
+        Check(cuIpcOpenEventHandle(out var evt, handle), nameof(cuIpcOpenEventHandle));
+        return evt;
+    }
 
     public static void Check(int result, string call)
     {

@@ -3,25 +3,40 @@ using static TorchSharp.torch;
 namespace Orchestrator.Kernels.Cuda;
 
 /// <summary>
-/// Another process's <see cref="SharedDeviceBuffer"/>, mapped into this process's current context. Reads are queued on
-/// the legacy default stream, so the kernels that use the copy run after it without a host wait.
+/// Another process's <see cref="SharedDeviceBuffer"/>, mapped into this process's current context with its write
+/// event. Reads are queued on the legacy default stream behind a device-side wait for that event, so neither process
+/// blocks, and the kernels that use the copy run after it in stream order.
 /// </summary>
 public sealed class MappedDeviceBuffer : IDisposable
 {
     readonly CudaDevice device;
     ulong mapping;
+    IntPtr written;
 
-    public MappedDeviceBuffer(CudaDevice device, IpcMemoryHandle handle)
+    /// <param name="handles">The writer's <see cref="SharedDeviceBuffer.Handles"/>.</param>
+    public MappedDeviceBuffer(CudaDevice device, ReadOnlySpan<byte> handles)
     {
+        if (handles.Length != SharedDeviceBuffer.HandlesBytes)
+            throw new ArgumentException($"a shared device buffer is named by {SharedDeviceBuffer.HandlesBytes} handle bytes; got {handles.Length}.");
         this.device = device;
         device.MakeCurrent();
-        mapping = CudaDriver.OpenMemory(handle);
+        mapping = CudaDriver.OpenMemory(IpcHandle.From(handles[..IpcHandle.Size]));
+        try
+        {
+            written = CudaDriver.OpenEvent(IpcHandle.From(handles[IpcHandle.Size..]));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
 
-    /// <summary>Queues a copy of the first bytes of the data area into <paramref name="destination"/> (contiguous, on this device).</summary>
+    /// <summary>Queues, after the writer's last write, a copy of the first bytes of the data area into <paramref name="destination"/> (contiguous, on this device).</summary>
     public void ReadInto(Tensor destination)
     {
         device.MakeCurrent();
+        CudaDriver.WaitEvent(written);
         CudaDriver.CopyAsync((ulong)CudaDevice.DataPointer(destination), mapping + SharedDeviceBuffer.HeaderBytes,
             destination.numel() * destination.element_size());
     }
@@ -35,10 +50,10 @@ public sealed class MappedDeviceBuffer : IDisposable
 
     public void Dispose()
     {
-        if (mapping == 0) return;
         device.MakeCurrent();
-        CudaDriver.SynchronizeStream();   // no queued read may outlive the mapping
-        CudaDriver.CloseMemory(mapping);
-        mapping = 0;
+        CudaDriver.SynchronizeStream();   // no queued read or wait may outlive the mapping
+        if (written != IntPtr.Zero) CudaDriver.DestroyEvent(written);
+        if (mapping != 0) CudaDriver.CloseMemory(mapping);
+        (written, mapping) = (IntPtr.Zero, 0);
     }
 }

@@ -8,18 +8,23 @@ namespace Orchestrator.Kernels.Cuda;
 /// allocation, and it is never recycled for another tensor while a peer may still read it.
 /// Layout: a header whose first 64-bit word is the sequence number of the last transfer a reader finished copying
 /// (readers write it, see <see cref="MappedDeviceBuffer.MarkConsumed"/>), then <see cref="Capacity"/> data bytes.
-/// Every call needs the device's context current on the calling thread (the device executor's).
+/// An interprocess event, recorded after each write, lets the reader's stream wait for the bytes without this
+/// process waiting for anything. Every call needs the device's context current on the calling thread.
 /// </summary>
 public sealed class SharedDeviceBuffer : IDisposable
 {
     /// <summary>Bytes before the data: the consumed word, padded so the data stays 256-byte aligned.</summary>
     public const long HeaderBytes = 256;
+    /// <summary>The length of <see cref="Handles"/>: the memory handle, then the event handle.</summary>
+    public const int HandlesBytes = 2 * IpcHandle.Size;
 
     readonly CudaDevice device;
     ulong allocation;
+    IntPtr written;   // the interprocess event recorded after each write
     public CudaDevice Device => device;
     public long Capacity { get; }
-    public IpcMemoryHandle Handle { get; }
+    /// <summary>What a reader needs to map this buffer and wait for its writes.</summary>
+    public byte[] Handles { get; }
     /// <summary>Sequence number of the last tensor written; the buffer is free again once a reader consumed it.</summary>
     public ulong Written { get; private set; }
 
@@ -32,22 +37,30 @@ public sealed class SharedDeviceBuffer : IDisposable
         {
             CudaDriver.WriteWordAsync(allocation, 0);
             CudaDriver.SynchronizeStream();
-            Handle = CudaDriver.ExportMemory(allocation);
+            written = CudaDriver.CreateInterprocessEvent();
+            Handles = [.. CudaDriver.ExportMemory(allocation).ToArray(), .. CudaDriver.ExportEvent(written).ToArray()];
         }
         catch
         {
-            CudaDriver.Free(allocation);
+            Dispose();
             throw;
         }
     }
 
-    /// <summary>True once a reader has copied out the last tensor written (a device read: it waits for queued work).</summary>
-    public bool IsConsumed => CudaDriver.ReadWord(allocation) == Written;
+    /// <summary>True once a reader has copied out the last tensor written (a small read on a side stream: no wait for queued kernels).</summary>
+    public bool IsConsumed
+    {
+        get
+        {
+            device.MakeCurrent();
+            return CudaDriver.ReadWord(allocation, device.SideStream) == Written;
+        }
+    }
 
     /// <summary>
-    /// Copies <paramref name="tensor"/> (on this buffer's device) into the data area as transfer <paramref name="sequence"/>
-    /// and waits until the copy is done, so that a reader in another process, which cannot see this process's stream,
-    /// finds the bytes in place as soon as it learns the sequence number.
+    /// Queues a copy of <paramref name="tensor"/> (on this buffer's device) into the data area as transfer
+    /// <paramref name="sequence"/>, then the event a reader's stream waits for. Nothing waits here: the copy runs after
+    /// the kernels that produce the tensor, in stream order.
     /// </summary>
     public void Write(Tensor tensor, ulong sequence)
     {
@@ -56,15 +69,15 @@ public sealed class SharedDeviceBuffer : IDisposable
         if (bytes > Capacity) throw new ArgumentException($"a tensor of {bytes} bytes does not fit a shared buffer of {Capacity}.");
         device.MakeCurrent();
         CudaDriver.CopyAsync(allocation + HeaderBytes, (ulong)CudaDevice.DataPointer(contiguous), bytes);
-        CudaDriver.SynchronizeStream();
+        CudaDriver.RecordEvent(written);
         Written = sequence;
     }
 
     public void Dispose()
     {
-        if (allocation == 0) return;
         device.MakeCurrent();
-        CudaDriver.Free(allocation);
-        allocation = 0;
+        if (written != IntPtr.Zero) CudaDriver.DestroyEvent(written);
+        if (allocation != 0) CudaDriver.Free(allocation);
+        (written, allocation) = (IntPtr.Zero, 0);
     }
 }

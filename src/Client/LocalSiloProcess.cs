@@ -47,17 +47,24 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
         return silo;
     }
 
-    /// <summary>The silo host: <see cref="HostVariable"/>, else beside this program (a package from deploy/package.sh has both).</summary>
+    /// <summary>
+    /// The silo host: <see cref="HostVariable"/>, else beside this program (a package from deploy/package.sh has both),
+    /// else the build output of src/Silo next to this one's (a run from source: src/Client/bin/... -> src/Silo/bin/...).
+    /// </summary>
     static (string File, string[] Prefix) Locate()
     {
+        var here = AppContext.BaseDirectory;
+        var sourceBuild = here.Replace($"{Path.DirectorySeparatorChar}Client{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}",
+            $"{Path.DirectorySeparatorChar}Silo{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}");
         var candidates = Environment.GetEnvironmentVariable(HostVariable) is { Length: > 0 } configured
             ? [configured]
-            : new[] { "Orchestrator.Silo", "Orchestrator.Silo.dll" }.Select(f => Path.Combine(AppContext.BaseDirectory, f)).ToArray();
+            : new[] { Path.Combine(here, "Orchestrator.Silo"), Path.Combine(here, "Orchestrator.Silo.dll"), Path.Combine(sourceBuild, "Orchestrator.Silo.dll") }
+                .Distinct().ToArray();
         foreach (var path in candidates.Where(File.Exists))
             return path.EndsWith(".dll", StringComparison.Ordinal) ? ("dotnet", [path]) : (path, []);
         throw new FileNotFoundException(
             $"the silo host is not at {string.Join(" or ", candidates)}: run the package from deploy/package.sh, which has it beside this " +
-            $"program, or set {HostVariable} to src/Silo/bin/Release/net10.0/Orchestrator.Silo.dll.");
+            $"program, build src/Silo, or set {HostVariable} to its Orchestrator.Silo executable or dll.");
     }
 
     void Append(string? line)

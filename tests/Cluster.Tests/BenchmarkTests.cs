@@ -37,7 +37,7 @@ public class BenchmarkTests
         DType = "float32",
     };
 
-    /// <summary>The silo processes of a local cluster come from the build of src/Silo.</summary>
+    /// <summary>The silo processes of a local cluster come from the build of src/Silo (a test host is not the client's build output).</summary>
     public BenchmarkTests() => Environment.SetEnvironmentVariable(Client.LocalSiloProcess.HostVariable, Build.SiloDll);
 
     [Fact]

@@ -8,10 +8,17 @@ namespace Orchestrator.Training.Data;
 /// order: epoch e visits the S samples in a permutation seeded by (Data.DataSeed, e), and batch i takes positions
 /// [i*B, (i+1)*B) of the concatenated epochs, so batch i depends only on (seed, i).
 /// </summary>
+/// <remarks>
+/// Given a GPU whose free memory holds the samples several times over (<see cref="ResidentShare"/>), the samples move
+/// there once and batches are gathered on the device: no host work and no host-to-device copy per step. Otherwise
+/// they stay on the CPU (and a <see cref="PrefetchingBatchSource"/> hides the copy).
+/// </remarks>
 public sealed class SafetensorsSource : IBatchSource
 {
     public const string FeaturesName = "features";
     public const string TargetsName = "targets";
+    /// <summary>The samples live on the GPU when they take at most this share of its free memory.</summary>
+    public const double ResidentShare = 0.25;
 
     readonly JobSpec spec;
     readonly Tensor features;   // (S, D_feat) in the job's dtype
@@ -19,7 +26,10 @@ public sealed class SafetensorsSource : IBatchSource
     readonly long samples;
     (long Epoch, long[] Order) permutation = (-1, []);
 
-    public SafetensorsSource(JobSpec spec)
+    /// <summary>Where batches are gathered: the GPU the samples were moved to, or the CPU.</summary>
+    public Device Device => features.device;
+
+    public SafetensorsSource(JobSpec spec, Device? device = null)
     {
         this.spec = spec;
         string path = spec.Data.Path ?? throw new JobSpecException("Data.Path", "is required for safetensors data.");
@@ -41,8 +51,9 @@ public sealed class SafetensorsSource : IBatchSource
                 throw new InvalidDataException($"{path}: '{FeaturesName}' and '{TargetsName}' must be floating point; got {f.dtype} and {t.dtype}.");
             samples = f.shape[0];
             var dtype = BatchSources.DType(spec);
-            features = f.to(dtype).DetachFromDisposeScope();
-            targets = t.to(dtype).DetachFromDisposeScope();
+            var home = device is { type: DeviceType.CUDA } gpu && Fits(gpu, (f.numel() + t.numel()) * Kernels.DTypeNames.ElementSize(dtype)) ? gpu : CPU;
+            features = f.to(dtype, home).DetachFromDisposeScope();
+            targets = t.to(dtype, home).DetachFromDisposeScope();
         }
         finally
         {
@@ -59,9 +70,11 @@ public sealed class SafetensorsSource : IBatchSource
             rows[k] = Order(position / samples)[position % samples];
         }
         using var scope = NewDisposeScope();
-        var picked = tensor(rows);
+        var picked = tensor(rows).to(Device);
         return new Batch(features.index_select(0, picked).MoveToOuterDisposeScope(), targets.index_select(0, picked).MoveToOuterDisposeScope());
     }
+
+    static bool Fits(Device gpu, long bytes) => bytes <= ResidentShare * Kernels.Cuda.CudaDevice.For(gpu.index).MemoryInfo().Free;
 
     long[] Order(long epoch)
     {

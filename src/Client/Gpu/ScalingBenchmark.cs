@@ -53,7 +53,7 @@ public static class ScalingBenchmark
             lines.AddRange(pair.Select(r =>
                 $"| {r.Groups} | {r.Setup} | {r.Workers} | {r.Step.MsPerStep:F2} | {r.Step.SamplesPerSecond:N0} | " +
                 $"{r.Step.SamplesPerSecond / pair[0].Step.SamplesPerSecond:F2}x | {r.Step.TowerForwardMs:F2} | {r.Step.TowerBackwardMs:F2} | " +
-                $"{string.Join(", ", r.Step.MBPerStep.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value:F0}"))} |"));
+                $"{r.Step.Traffic} |"));
         lines.Add("");
         lines.Add($"strong scaling ({rows[0].Groups} groups): {rows[1].Step.SamplesPerSecond / rows[0].Step.SamplesPerSecond:F2}x; " +
                   $"weak scaling ({rows[2].Groups} groups): {rows[3].Step.SamplesPerSecond / rows[2].Step.SamplesPerSecond:F2}x");

@@ -11,7 +11,11 @@ namespace Orchestrator.Client.Gpu;
 
 /// <summary>One way of running the training step, and what a step cost there (means over the timed steps).</summary>
 public sealed record StepRow(string Setup, double MsPerStep, double SamplesPerSecond, double DataMs, double TrunkForwardMs, double TowerForwardMs,
-    double LossMs, double TowerBackwardMs, double TrunkBackwardMs, double ScatterMs, double GatherMs, IReadOnlyDictionary<string, double> MBPerStep);
+    double LossMs, double TowerBackwardMs, double TrunkBackwardMs, double ScatterMs, double GatherMs, IReadOnlyDictionary<string, double> MBPerStep)
+{
+    /// <summary>"Ipc 126, Local 126": megabytes a step by transport kind, or "-" for none.</summary>
+    public string Traffic => MBPerStep.Count == 0 ? "-" : string.Join(", ", MBPerStep.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value:F0}"));
+}
 
 /// <summary>Memory after a number of steps: the device's (all processes on it) and each process's (<see cref="ProcessMemory"/>).</summary>
 public sealed record MemorySample(long Step, double DeviceUsedMiB, ProcessMemory Client, ProcessMemory SiloProcess);
@@ -149,7 +153,7 @@ public static class StepBenchmark
         var baseline = rows[^1];   // the warm in-process run
         lines.AddRange(rows.Select(r => $"| {r.Setup} | {r.MsPerStep:F2} | {100 * (r.MsPerStep / baseline.MsPerStep - 1):+0.0;-0.0}% | {r.SamplesPerSecond:N0} | " +
             $"{r.DataMs:F2} | {r.TrunkForwardMs:F2} | {r.TowerForwardMs:F2} | {r.LossMs:F2} | {r.TowerBackwardMs:F2} | {r.TrunkBackwardMs:F2} | {r.ScatterMs:F2} | {r.GatherMs:F2} | " +
-            $"{(r.MBPerStep.Count == 0 ? "-" : string.Join(", ", r.MBPerStep.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value:F0}")))} |"));
+            $"{r.Traffic} |"));
         return string.Join(Environment.NewLine, lines);
     }
 

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Orchestrator.Client.Gpu;
+using Orchestrator.Grains.Transport.Channel;
 using Spectre.Console.Cli;
 
 namespace Orchestrator.Client.Commands;
@@ -17,17 +18,21 @@ public sealed class TransportBenchCommand : AsyncCommand<TransportBenchCommand.S
         [Description("Transfers timed per size.")]
         public int Repetitions { get; init; } = 10;
 
+        [CommandOption("--warm-ups <COUNT>"), DefaultValue(DataChannelBenchmark.DefaultWarmUps)]
+        [Description("Untimed transfers per size before the timed ones, for each transport.")]
+        public int WarmUps { get; init; } = DataChannelBenchmark.DefaultWarmUps;
+
         public override Spectre.Console.ValidationResult Validate() =>
-            Repetitions >= 1 && Sizes.Split(',').All(s => int.TryParse(s, out int mib) && mib is > 0 and <= 1024)
+            Repetitions >= 1 && WarmUps >= 0 && Sizes.Split(',').All(s => int.TryParse(s, out int mib) && mib is > 0 and <= 1024)
                 ? Spectre.Console.ValidationResult.Success()
-                : Spectre.Console.ValidationResult.Error("--sizes takes MiB values from 1 to 1024, --reps at least 1");
+                : Spectre.Console.ValidationResult.Error("--sizes takes MiB values from 1 to 1024, --reps at least 1, --warm-ups at least 0");
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellation)
     {
         var sizes = s.Sizes.Split(',').Select(v => long.Parse(v) << 20).ToList();
-        var rows = await TransportBenchmark.RunAsync(sizes, s.Repetitions, p => Console.Error.WriteLine($"timing {p}"));
-        Console.WriteLine(TransportBenchmark.ToMarkdown(rows, s.Repetitions));
+        var rows = await TransportBenchmark.RunAsync(sizes, s.Repetitions, s.WarmUps, p => Console.Error.WriteLine($"timing {p}"));
+        Console.WriteLine(TransportBenchmark.ToMarkdown(rows, s.Repetitions, s.WarmUps));
         return 0;
     }
 }

@@ -19,7 +19,7 @@ public sealed record TransportRow(long Bytes, double MessageGBps, double Channel
 public static class TransportBenchmark
 {
     public static async Task<List<TransportRow>> RunAsync(IReadOnlyList<long> sizes, int repetitions,
-        int warmUps = DataChannelBenchmark.DefaultWarmUps, Action<string>? progress = null)
+        int warmUps = DataChannelBenchmark.DefaultWarmUps, DataChannelOptions? channelOptions = null, Action<string>? progress = null)
     {
         var options = new ClusterConnectionOptions { MaxMessageMB = (int)Math.Min(2047, (sizes.Max() >> 20) + 4) };
         await using var cluster = await ClusterConnection.StartEmbeddedAsync(options, "cpu", silos: 2, verbose: false);
@@ -36,17 +36,19 @@ public static class TransportBenchmark
             var watch = Stopwatch.StartNew();
             for (int i = 0; i < repetitions; i++) await probe.EchoAsync(payload);
             double messageGBps = 2.0 * payload.Bytes * repetitions / watch.Elapsed.TotalSeconds / 1e9;
-            var channel = await DataChannelBenchmark.MeasureLoopbackAsync(payload.Bytes, repetitions, warmUps);
+            var channel = await DataChannelBenchmark.MeasureLoopbackAsync(payload.Bytes, repetitions, warmUps, channelOptions);
             rows.Add(new TransportRow(payload.Bytes, messageGBps, channel.GigabytesPerSecond));
         }
         return rows;
     }
 
-    public static string ToMarkdown(IReadOnlyList<TransportRow> rows, int repetitions, int warmUps = DataChannelBenchmark.DefaultWarmUps)
+    public static string ToMarkdown(IReadOnlyList<TransportRow> rows, int repetitions, int warmUps = DataChannelBenchmark.DefaultWarmUps,
+        int connections = DataChannelOptions.DefaultConnections)
     {
         var lines = new List<string>
         {
-            $"loopback on this machine, {repetitions} transfers per size after {warmUps} warm-ups each; GB/s of payload delivered",
+            $"loopback on this machine, {repetitions} transfers per size after {warmUps} warm-ups each, the channel over {connections} " +
+            "connections; GB/s of payload delivered",
             "",
             "| payload | Orleans messages between silos | TCP data channel | channel / messages |",
             "| ---: | ---: | ---: | ---: |",

@@ -33,7 +33,8 @@ public static class DataChannelBenchmark
         ArgumentOutOfRangeException.ThrowIfLessThan(sizeBytes, sizeof(float));
         ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(warmUps);
-        options ??= DataChannelOptions.Default with { MaxPayloadBytes = Math.Max(sizeBytes, DataChannelOptions.Default.MaxPayloadBytes) };
+        options ??= DataChannelOptions.Default;
+        options = options with { MaxPayloadBytes = Math.Max(sizeBytes, options.MaxPayloadBytes) };
         await using var server = new DataChannelServer(new IPEndPoint(IPAddress.Loopback, 0), options);
         using var client = new DataChannelClient(options);
         using var tensor = torch.rand(sizeBytes / sizeof(float));

@@ -11,7 +11,10 @@ public sealed record DataChannelOptions
     /// as many parts (at most one per chunk), so that several cores copy it through the kernel at once; 1 sends every
     /// transfer whole on one connection.
     /// </summary>
-    public int Connections { get; init; } = 4;
+    public int Connections { get; init; } = DefaultConnections;
+
+    /// <summary>The default of <see cref="Connections"/>, for command line defaults.</summary>
+    public const int DefaultConnections = 4;
 
     /// <summary>The largest payload a server accepts; a frame declaring more is rejected before anything is allocated.</summary>
     public long MaxPayloadBytes { get; init; } = 4L << 30;

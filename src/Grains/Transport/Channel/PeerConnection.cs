@@ -22,7 +22,7 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
         try
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            var connected = await ConnectedAsync(header.Transfer, cancellation).ConfigureAwait(false);
+            var connected = await ConnectedAsync(header, cancellation).ConfigureAwait(false);
             await WriteAsync(connected, header, flat, cancellation).ConfigureAwait(false);
         }
         finally
@@ -67,7 +67,7 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
     }
 
     /// <summary>The open connection, or a new one when there is none or the server closed the old one.</summary>
-    async Task<NetworkStream> ConnectedAsync(Guid transfer, CancellationToken cancellation)
+    async Task<NetworkStream> ConnectedAsync(FrameHeader header, CancellationToken cancellation)
     {
         // Servers never write on this connection, so a readable socket means it was closed or reset by the server.
         if (stream is { } open && !open.Socket.Poll(0, SelectMode.SelectRead)) return open;
@@ -85,16 +85,16 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
         {
             socket.Dispose();
             if (e is OperationCanceledException && !cancellation.IsCancellationRequested)
-                throw new TimeoutException($"data channel transfer {transfer}: connecting to {endpoint} took longer than {options.ConnectTimeout}.");
+                throw new TimeoutException($"data channel {header.Subject}: connecting to {endpoint} took longer than {options.ConnectTimeout}.");
             if (e is SocketException socketError)
-                throw new IOException($"data channel transfer {transfer}: cannot connect to {endpoint}: {socketError.SocketErrorCode} ({socketError.Message}).", e);
+                throw new IOException($"data channel {header.Subject}: cannot connect to {endpoint}: {socketError.SocketErrorCode} ({socketError.Message}).", e);
             throw;
         }
         stream = new NetworkStream(socket, ownsSocket: true);
         if (disposed)
         {
             Drop();
-            throw new ObjectDisposedException(nameof(DataChannelClient), $"data channel transfer {transfer}: the client was disposed while connecting to {endpoint}.");
+            throw new ObjectDisposedException(nameof(DataChannelClient), $"data channel {header.Subject}: the client was disposed while connecting to {endpoint}.");
         }
         return stream;
     }

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Orchestrator.Grains.Transport.Channel;
 using static Orchestrator.Grains.Tests.DataChannelTestKit;
 using static TorchSharp.torch;
@@ -92,14 +90,4 @@ public sealed class DataChannelBufferReuseTests
         using var received = await RoundTrip(server, client, sent);
         AssertBitExact(sent, received);
     }
-
-    static async Task<Tensor> RoundTrip(DataChannelServer server, DataChannelClient client, Tensor sent)
-    {
-        var transfer = Guid.NewGuid();
-        var receive = server.ReceiveAsync(transfer, Patience);
-        await client.SendAsync(server.LocalEndPoint, transfer, sent);
-        return await receive;
-    }
-
-    static unsafe IntPtr Address(Tensor tensor) => (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
 }

@@ -12,15 +12,17 @@ public sealed class DataChannelFaultTests
     // Well under Patience, with room for a CI machine busy building other projects.
     static readonly TimeSpan Prompt = TimeSpan.FromSeconds(5);
     const int ChunkBytes = 16 << 10;
-    // A float32 (3, 5000) frame in 16 KiB chunks: a 64-byte header (rank 2), then chunks of 16384, 16384, 16384 and 10848 bytes, each with its checksum.
-    const int HeaderBytes = 64;
+    // A float32 (3, 5000) frame in 16 KiB chunks: an 80-byte header (rank 2), then chunks of 16384, 16384, 16384 and 10848 bytes, each with its checksum.
+    const int HeaderBytes = 80;
     const int ChunkWithChecksum = ChunkBytes + 8;
 
     [Theory(Timeout = 20_000)]
     [InlineData(0, "magic")]
     [InlineData(4, "version")]
     [InlineData(6, "header checksum mismatch")]
+    [InlineData(37, "header checksum mismatch")]
     [InlineData(45, "header checksum mismatch")]
+    [InlineData(60, "header checksum mismatch")]
     [InlineData(HeaderBytes - 3, "header checksum mismatch")]
     [InlineData(HeaderBytes + 10, "checksum mismatch in chunk 0 of 4")]
     [InlineData(HeaderBytes + ChunkBytes + 3, "checksum mismatch in chunk 0 of 4")]
@@ -68,7 +70,7 @@ public sealed class DataChannelFaultTests
         await using var server = Server(new DataChannelOptions { MaxPayloadBytes = 1 << 20 });
         var transfer = Guid.NewGuid();
         var receive = server.ReceiveAsync(transfer, Patience);
-        await WriteRawAsync(server.LocalEndPoint, Header(new FrameHeader(transfer, dtypeCode, shape, payloadBytes, chunkBytes)));
+        await WriteRawAsync(server.LocalEndPoint, Header(new FrameHeader(transfer, dtypeCode, shape, payloadBytes, chunkBytes, FramePart.Whole(payloadBytes))));
         var error = await ThrowsWithin<InvalidDataException>(Prompt, () => receive);
         Assert.Contains(expected, error.Message);
         Assert.Contains(transfer.ToString(), error.Message);
@@ -159,8 +161,11 @@ public sealed class DataChannelFaultTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => server.ReceiveAsync(Guid.NewGuid(), Patience));
     }
 
-    [Fact(Timeout = 20_000)]
-    public async Task Sending_to_a_closed_port_fails_quickly_naming_the_endpoint()
+    [Theory(Timeout = 20_000)]
+    [InlineData(10, "transfer {0}: cannot connect to")]
+    // Two default chunks: two parts, and the first part's failure is the one thrown.
+    [InlineData(2 << 20, "transfer {0} part 0 of 2 (payload bytes 0 to 4194304): cannot connect to")]
+    public async Task Sending_to_a_closed_port_fails_quickly_naming_the_endpoint(long elements, string expected)
     {
         IPEndPoint closed;
         using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
@@ -169,30 +174,32 @@ public sealed class DataChannelFaultTests
             closed = (IPEndPoint)probe.LocalEndPoint!;
         }
         using var client = new DataChannelClient();
-        using var tensor = Random(ScalarType.Float32, 10);
+        using var tensor = Random(ScalarType.Float32, elements);
         var transfer = Guid.NewGuid();
         var error = await ThrowsWithin<IOException>(Prompt, () => client.SendAsync(closed, transfer, tensor));
         Assert.Contains($"cannot connect to {closed}", error.Message);
-        Assert.Contains(transfer.ToString(), error.Message);
+        Assert.Contains(string.Format(expected, transfer), error.Message);
     }
 
-    [Fact(Timeout = 20_000)]
-    public async Task A_send_to_a_server_that_stops_reading_times_out_saying_how_far_it_got()
+    [Theory(Timeout = 20_000)]
+    [InlineData(1, "transfer {0} to", "of 134217728 payload bytes")]
+    [InlineData(4, "transfer {0} part ", "of 33554432 payload bytes")]
+    public async Task A_send_to_a_server_that_stops_reading_times_out_saying_how_far_it_got(int connections, string subject, string howFar)
     {
         // Accepts and never reads: the kernel buffers fill and the write stalls.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
-        var stalled = new DataChannelOptions { WriteTimeout = TimeSpan.FromMilliseconds(300) };
+        var stalled = new DataChannelOptions { WriteTimeout = TimeSpan.FromMilliseconds(300), Connections = connections };
         using var client = new DataChannelClient(stalled);
-        // 64 MiB: more than the kernel buffers of both ends can take in.
-        using var tensor = rand(16 << 20);
+        // 128 MiB, 32 MiB per part when striped: more than the kernel buffers of both ends can take in.
+        using var tensor = rand(32 << 20);
         var transfer = Guid.NewGuid();
         var send = client.SendAsync((IPEndPoint)listener.LocalEndPoint!, transfer, tensor);
         using var accepted = await listener.AcceptAsync();
         var error = await ThrowsWithin<TimeoutException>(Prompt, () => send);
-        Assert.Contains(transfer.ToString(), error.Message);
-        Assert.Contains("of 67108864 payload bytes", error.Message);
+        Assert.Contains(string.Format(subject, transfer), error.Message);
+        Assert.Contains(howFar, error.Message);
     }
 
     [Fact(Timeout = 20_000)]

@@ -135,10 +135,7 @@ public sealed class DataChannelRoundTripTests
 
     static async Task AssertRoundTrip(DataChannelServer server, DataChannelClient client, Tensor sent)
     {
-        var transfer = Guid.NewGuid();
-        var receive = server.ReceiveAsync(transfer, Patience);
-        await client.SendAsync(server.LocalEndPoint, transfer, sent);
-        using var received = await receive;
+        using var received = await RoundTrip(server, client, sent);
         AssertBitExact(sent, received);
     }
 

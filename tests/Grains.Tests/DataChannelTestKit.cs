@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Orchestrator.Grains.Transport.Channel;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -42,12 +44,19 @@ static class DataChannelTestKit
         Assert.True(contiguous.bytes.SequenceEqual(actual.bytes), $"received {actual.dtype} {string.Join("x", actual.shape)} differs from what was sent");
     }
 
-    /// <summary>The bytes a client would put on the wire for <paramref name="tensor"/>.</summary>
-    public static byte[] Frame(Guid transfer, Tensor tensor, int chunkBytes)
+    /// <summary>The bytes a client would put on the wire for <paramref name="tensor"/> sent whole.</summary>
+    public static byte[] Frame(Guid transfer, Tensor tensor, int chunkBytes) => Frames(transfer, tensor, chunkBytes, parts: 1)[0];
+
+    /// <summary>The frames of <paramref name="tensor"/> striped into <paramref name="parts"/> parts, in part order.</summary>
+    public static byte[][] Frames(Guid transfer, Tensor tensor, int chunkBytes, int parts) =>
+        [.. FrameHeader.For(transfer, tensor, chunkBytes).Split(parts).Select(header => Frame(header, tensor))];
+
+    /// <summary>The frame of <paramref name="header"/>'s part of <paramref name="tensor"/>, whatever the header says.</summary>
+    public static byte[] Frame(FrameHeader header, Tensor tensor)
     {
         using var wire = new MemoryStream();
-        FrameWriter.WriteAsync(wire, FrameHeader.For(transfer, tensor, chunkBytes), tensor, stageCpuTensors: false, _ => { },
-            CancellationToken.None).GetAwaiter().GetResult();
+        using var flat = FrameWriter.Flatten(tensor);
+        FrameWriter.WriteAsync(wire, header, flat, stageCpuTensors: false, _ => { }, CancellationToken.None).GetAwaiter().GetResult();
         return wire.ToArray();
     }
 
@@ -68,6 +77,18 @@ static class DataChannelTestKit
         await socket.SendAsync(bytes, SocketFlags.None, timeout.Token);
         socket.Shutdown(SocketShutdown.Send);
     }
+
+    /// <summary>Sends <paramref name="sent"/> through <paramref name="client"/> and returns what <paramref name="server"/> received (the caller disposes it).</summary>
+    public static async Task<Tensor> RoundTrip(DataChannelServer server, DataChannelClient client, Tensor sent)
+    {
+        var transfer = Guid.NewGuid();
+        var receive = server.ReceiveAsync(transfer, Patience);
+        await client.SendAsync(server.LocalEndPoint, transfer, sent);
+        return await receive;
+    }
+
+    /// <summary>Where a CPU tensor's bytes are, to tell whether two tensors share a receive buffer.</summary>
+    public static unsafe IntPtr Address(Tensor tensor) => (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
 
     /// <summary>Runs <paramref name="action"/>, expecting <typeparamref name="T"/> within <paramref name="within"/>.</summary>
     public static async Task<T> ThrowsWithin<T>(TimeSpan within, Func<Task> action) where T : Exception

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Orchestrator.Client.Gpu;
+using Orchestrator.Grains.Transport.Channel;
 using Spectre.Console.Cli;
 
 namespace Orchestrator.Client.Commands;
@@ -17,17 +18,37 @@ public sealed class TransportBenchCommand : AsyncCommand<TransportBenchCommand.S
         [Description("Transfers timed per size.")]
         public int Repetitions { get; init; } = 10;
 
-        public override Spectre.Console.ValidationResult Validate() =>
-            Repetitions >= 1 && Sizes.Split(',').All(s => int.TryParse(s, out int mib) && mib is > 0 and <= 1024)
-                ? Spectre.Console.ValidationResult.Success()
-                : Spectre.Console.ValidationResult.Error("--sizes takes MiB values from 1 to 1024, --reps at least 1");
+        [CommandOption("--warm-ups <COUNT>"), DefaultValue(DataChannelBenchmark.DefaultWarmUps)]
+        [Description("Untimed transfers per size before the timed ones, for each transport.")]
+        public int WarmUps { get; init; } = DataChannelBenchmark.DefaultWarmUps;
+
+        [CommandOption("--connections <COUNT>"), DefaultValue(DataChannelOptions.DefaultConnections)]
+        [Description("Connections the data channel stripes large transfers over (DataChannelOptions.Connections); 1 sends every transfer whole.")]
+        public int Connections { get; init; } = DataChannelOptions.DefaultConnections;
+
+        public DataChannelOptions Channel => DataChannelOptions.Default with { Connections = Connections };
+
+        public override Spectre.Console.ValidationResult Validate()
+        {
+            if (Repetitions < 1 || WarmUps < 0 || !Sizes.Split(',').All(s => int.TryParse(s, out int mib) && mib is > 0 and <= 1024))
+                return Spectre.Console.ValidationResult.Error("--sizes takes MiB values from 1 to 1024, --reps at least 1, --warm-ups at least 0");
+            try
+            {
+                Channel.Validate();
+                return Spectre.Console.ValidationResult.Success();
+            }
+            catch (ArgumentException e)
+            {
+                return Spectre.Console.ValidationResult.Error($"--connections: {e.Message}");
+            }
+        }
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellation)
     {
         var sizes = s.Sizes.Split(',').Select(v => long.Parse(v) << 20).ToList();
-        var rows = await TransportBenchmark.RunAsync(sizes, s.Repetitions, p => Console.Error.WriteLine($"timing {p}"));
-        Console.WriteLine(TransportBenchmark.ToMarkdown(rows, s.Repetitions));
+        var rows = await TransportBenchmark.RunAsync(sizes, s.Repetitions, s.WarmUps, s.Channel, p => Console.Error.WriteLine($"timing {p}"));
+        Console.WriteLine(TransportBenchmark.ToMarkdown(rows, s.Repetitions, s.WarmUps, s.Connections));
         return 0;
     }
 }

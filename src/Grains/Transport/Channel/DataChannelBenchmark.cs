@@ -15,21 +15,32 @@ public readonly record struct ChannelThroughput(long BytesPerTransfer, int Repet
 public static class DataChannelBenchmark
 {
     /// <summary>
-    /// Sends a float32 CPU tensor of <paramref name="sizeBytes"/> (rounded down to whole elements) from a client to a
-    /// server on 127.0.0.1 <paramref name="repetitions"/> times after one warm-up, timing from the first send until the
-    /// last tensor is received. Sender and receiver share this machine's cores, so a real link between hosts may do better.
+    /// Untimed transfers before the timed ones: one opens the connections and fills the receive pool, and a few more
+    /// let tiered compilation replace the unoptimized code of the paths a transfer takes (the first transfers of a
+    /// process run it); measurements set beside this one should warm up as many times.
     /// </summary>
-    public static async Task<ChannelThroughput> MeasureLoopbackAsync(long sizeBytes, int repetitions,
+    public const int DefaultWarmUps = 3;
+
+    /// <summary>
+    /// Sends a float32 CPU tensor of <paramref name="sizeBytes"/> (rounded down to whole elements) from a client to a
+    /// server on 127.0.0.1 <paramref name="repetitions"/> times after <paramref name="warmUps"/> untimed ones, timing from
+    /// the first timed send until the last tensor is received. Sender and receiver share this machine's cores, so a real
+    /// link between hosts may do better.
+    /// </summary>
+    public static async Task<ChannelThroughput> MeasureLoopbackAsync(long sizeBytes, int repetitions, int warmUps = DefaultWarmUps,
         DataChannelOptions? options = null, CancellationToken cancellation = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(sizeBytes, sizeof(float));
         ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
-        options ??= DataChannelOptions.Default with { MaxPayloadBytes = Math.Max(sizeBytes, DataChannelOptions.Default.MaxPayloadBytes) };
+        ArgumentOutOfRangeException.ThrowIfNegative(warmUps);
+        options ??= DataChannelOptions.Default;
+        options = options with { MaxPayloadBytes = Math.Max(sizeBytes, options.MaxPayloadBytes) };
         await using var server = new DataChannelServer(new IPEndPoint(IPAddress.Loopback, 0), options);
         using var client = new DataChannelClient(options);
         using var tensor = torch.rand(sizeBytes / sizeof(float));
 
-        await RoundTripAsync(server, client, tensor, cancellation).ConfigureAwait(false);
+        for (int i = 0; i < warmUps; i++)
+            await RoundTripAsync(server, client, tensor, cancellation).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < repetitions; i++)
             await RoundTripAsync(server, client, tensor, cancellation).ConfigureAwait(false);

@@ -5,13 +5,14 @@ using TorchSharp;
 namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
-/// The sending end of the data channel: one pooled TCP connection per server endpoint, frames on one connection
-/// written one after another (sends to different endpoints run in parallel).
+/// The sending end of the data channel: <see cref="DataChannelOptions.Connections"/> pooled TCP connections per server
+/// endpoint, large transfers striped over them (<see cref="StripedPeer"/>), frames on one connection written one after
+/// another (sends to different endpoints run in parallel).
 /// </summary>
 public sealed class DataChannelClient(DataChannelOptions? options = null) : IDisposable
 {
     readonly DataChannelOptions options = Validated(options ?? DataChannelOptions.Default);
-    readonly ConcurrentDictionary<IPEndPoint, PeerConnection> peers = new();
+    readonly ConcurrentDictionary<IPEndPoint, StripedPeer> peers = new();
     volatile bool disposed;
 
     /// <summary>
@@ -28,7 +29,7 @@ public sealed class DataChannelClient(DataChannelOptions? options = null) : IDis
         if (header.PayloadBytes > options.MaxPayloadBytes)
             throw new ArgumentException(
                 $"data channel transfer {transfer}: {header.PayloadBytes} bytes exceed the configured maximum payload of {options.MaxPayloadBytes} bytes.");
-        var peer = peers.GetOrAdd(to, endpoint => new PeerConnection(endpoint, options));
+        var peer = peers.GetOrAdd(to, endpoint => new StripedPeer(endpoint, options));
         // Disposed meanwhile: this peer may have been added after Dispose emptied the table.
         if (disposed) peer.Dispose();
         return peer.SendAsync(header, tensor, cancellation);

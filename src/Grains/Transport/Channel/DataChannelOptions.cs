@@ -6,16 +6,35 @@ public sealed record DataChannelOptions
     /// <summary>Payload bytes per checksummed chunk a sender writes; a multiple of 8 so that every dtype's elements fit whole.</summary>
     public int ChunkBytes { get; init; } = 4 << 20;
 
+    /// <summary>
+    /// How many TCP connections a client keeps to each server. A transfer of two chunks or more is striped over them in
+    /// as many parts (at most one per chunk), so that several cores copy it through the kernel at once; 1 sends every
+    /// transfer whole on one connection.
+    /// </summary>
+    public int Connections { get; init; } = DefaultConnections;
+
+    /// <summary>The default of <see cref="Connections"/>, for command line defaults.</summary>
+    public const int DefaultConnections = 4;
+
     /// <summary>The largest payload a server accepts; a frame declaring more is rejected before anything is allocated.</summary>
     public long MaxPayloadBytes { get; init; } = 4L << 30;
 
-    /// <summary>How many received tensors a server holds for transfers nobody waits for yet.</summary>
+    /// <summary>
+    /// How many received tensors a server holds for transfers nobody waits for yet; transfers still arriving count too
+    /// (a transfer nobody waits for is refused at its first frame when the limit is reached).
+    /// </summary>
     public int MaxHeldTransfers { get; init; } = 256;
 
-    /// <summary>How many bytes of received tensors a server holds for transfers nobody waits for yet.</summary>
+    /// <summary>
+    /// How many bytes of received tensors a server holds for transfers nobody waits for yet; transfers still arriving
+    /// count with their whole payload from their first frame on, awaited or not, since their tensor is allocated then.
+    /// </summary>
     public long MaxHeldBytes { get; init; } = 8L << 30;
 
-    /// <summary>How long a server holds a tensor (or a failure) that nobody has asked for before dropping it.</summary>
+    /// <summary>
+    /// How long a server holds a tensor (or a failure) that nobody has asked for before dropping it, and how long a
+    /// transfer still arriving may go without a single chunk arriving before it fails as stalled.
+    /// </summary>
     public TimeSpan HeldExpiry { get; init; } = TimeSpan.FromMinutes(2);
 
     /// <summary>How long a client waits for a TCP connection to a server.</summary>
@@ -43,6 +62,8 @@ public sealed record DataChannelOptions
     {
         if (ChunkBytes <= 0 || ChunkBytes % 8 != 0 || ChunkBytes > FrameHeader.MaxChunkBytes)
             throw new ArgumentException($"{nameof(ChunkBytes)} {ChunkBytes} must be a positive multiple of 8 up to {FrameHeader.MaxChunkBytes}.");
+        if (Connections < 1 || Connections > FramePart.MaxCount)
+            throw new ArgumentException($"{nameof(Connections)} {Connections} must be between 1 and {FramePart.MaxCount}.");
         if (MaxPayloadBytes < 0) throw new ArgumentException($"{nameof(MaxPayloadBytes)} {MaxPayloadBytes} must not be negative.");
         if (MaxHeldTransfers < 0) throw new ArgumentException($"{nameof(MaxHeldTransfers)} {MaxHeldTransfers} must not be negative.");
         if (MaxHeldBytes < 0) throw new ArgumentException($"{nameof(MaxHeldBytes)} {MaxHeldBytes} must not be negative.");

@@ -8,7 +8,8 @@ namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
 /// The receiving end of the data channel: listens on a TCP endpoint, reads the frames every connected
-/// <see cref="DataChannelClient"/> sends and hands each received CPU tensor to whoever waits for its transfer id.
+/// <see cref="DataChannelClient"/> sends (the parts of a striped transfer arrive on several connections at once) and
+/// hands each received CPU tensor to whoever waits for its transfer id.
 /// </summary>
 public sealed class DataChannelServer : IAsyncDisposable, IDisposable
 {
@@ -47,8 +48,8 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
             throw;
         }
         LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
-        mailbox = new TransferMailbox(this.options, this.logger);
         buffers = new ReceiveBufferPool(this.options.ReceivePoolBytes);
+        mailbox = new TransferMailbox(this.options, this.logger, buffers);
         acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
@@ -58,8 +59,8 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
     /// <summary>
     /// The CPU tensor of <paramref name="transfer"/>, which the caller owns (and moves to its device).
     /// Throws <see cref="TimeoutException"/> when it does not arrive within <paramref name="timeout"/>,
-    /// <see cref="InvalidDataException"/> when its frame was corrupt, <see cref="IOException"/> when its connection
-    /// died mid-frame or it was dropped for the holding limits, and <see cref="ObjectDisposedException"/> when the server stops.
+    /// <see cref="InvalidDataException"/> when one of its frames was corrupt, <see cref="IOException"/> when a connection
+    /// died in the middle of one of its frames, it stalled or it was dropped for the holding limits, and <see cref="ObjectDisposedException"/> when the server stops.
     /// </summary>
     public Task<torch.Tensor> ReceiveAsync(Guid transfer, TimeSpan timeout, CancellationToken cancellation = default) =>
         mailbox.ReceiveAsync(transfer, timeout, cancellation);
@@ -140,12 +141,11 @@ public sealed class DataChannelServer : IAsyncDisposable, IDisposable
     {
         var peer = socket.RemoteEndPoint?.ToString() ?? "an unknown peer";
         using var stream = new NetworkStream(socket, ownsSocket: true);
-        var reader = new FrameReader(stream, options.MaxPayloadBytes, buffers, peer);
+        var reader = new FrameReader(stream, options.MaxPayloadBytes, mailbox, peer);
         try
         {
             SocketTuning.Apply(socket, options.SocketBufferBytes);
-            while (await reader.ReadAsync(stopping.Token).ConfigureAwait(false) is { } frame)
-                mailbox.Deliver(frame.Transfer, frame.Tensor);
+            while (await reader.ReadAsync(stopping.Token).ConfigureAwait(false)) { }
         }
         catch (Exception e) when (stopping.IsCancellationRequested)
         {

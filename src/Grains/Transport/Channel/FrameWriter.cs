@@ -4,32 +4,42 @@ using TorchSharp;
 
 namespace Orchestrator.Grains.Transport.Channel;
 
-/// <summary>Writes one tensor as a frame (FrameHeader describes the format) to a stream.</summary>
+/// <summary>Writes one part of a tensor as a frame (FrameHeader describes the format) to a stream.</summary>
 internal static class FrameWriter
 {
     /// <summary>
-    /// Writes <paramref name="header"/> and then the payload of <paramref name="tensor"/> chunk by chunk.
-    /// <paramref name="progress"/> is called after the header (0) and after every chunk with the payload bytes written so far.
-    /// CPU tensors are written straight from their storage (a non-contiguous view is made contiguous first, one copy);
-    /// others go through host staging buffers (see <see cref="WriteStagedAsync"/>).
+    /// Writes <paramref name="header"/> and then the bytes of its part of <paramref name="flat"/> (the whole tensor,
+    /// contiguous and one-dimensional: see <see cref="Flatten"/>) chunk by chunk.
+    /// <paramref name="progress"/> is called after the header (0) and after every chunk with the part's payload bytes written so far.
+    /// CPU tensors are written straight from their storage; others go through host staging buffers (see <see cref="WriteStagedAsync"/>).
     /// </summary>
-    public static async Task WriteAsync(Stream stream, FrameHeader header, torch.Tensor tensor, bool stageCpuTensors,
+    public static async Task WriteAsync(Stream stream, FrameHeader header, torch.Tensor flat, bool stageCpuTensors,
         Action<long> progress, CancellationToken cancellation)
     {
         var encoded = new byte[header.EncodedBytes];
         header.Encode(encoded);
         await stream.WriteAsync(encoded, cancellation).ConfigureAwait(false);
         progress(0);
-        if (header.PayloadBytes == 0) return;
+        if (header.Part.Bytes == 0) return;
 
-        using var contiguous = tensor.contiguous();
-        using var flat = contiguous.view(-1);
-        var chunkElements = header.ChunkBytes / tensor.ElementSize;
+        var elementSize = flat.ElementSize;
+        using var part = flat.narrow(0, header.Part.Offset / elementSize, header.Part.Bytes / elementSize);
+        var chunkElements = header.ChunkBytes / elementSize;
         var checksum = new byte[FrameHeader.ChecksumBytes];
-        if (tensor.device_type == DeviceType.CPU && !stageCpuTensors)
-            await WriteDirectAsync(stream, flat, chunkElements, checksum, progress, cancellation).ConfigureAwait(false);
+        if (flat.device_type == DeviceType.CPU && !stageCpuTensors)
+            await WriteDirectAsync(stream, part, chunkElements, checksum, progress, cancellation).ConfigureAwait(false);
         else
-            await WriteStagedAsync(stream, flat, chunkElements, checksum, progress, cancellation).ConfigureAwait(false);
+            await WriteStagedAsync(stream, part, chunkElements, checksum, progress, cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The tensor as the one-dimensional contiguous view the parts are cut from; a non-contiguous tensor is copied
+    /// once here, not once per part. The caller disposes it.
+    /// </summary>
+    public static torch.Tensor Flatten(torch.Tensor tensor)
+    {
+        using var contiguous = tensor.contiguous();
+        return contiguous.view(-1);
     }
 
     static async Task WriteDirectAsync(Stream stream, torch.Tensor flat, long chunkElements, byte[] checksum, Action<long> progress,

@@ -5,8 +5,8 @@ using TorchSharp;
 namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
-/// A client's one connection to one server: frames are written one at a time, the connection is opened on first
-/// use and opened again after it broke.
+/// One of a client's connections to one server (see <see cref="StripedPeer"/>): frames are written one at a time,
+/// the connection is opened on first use and opened again after it broke.
 /// </summary>
 internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions options) : IDisposable
 {
@@ -15,14 +15,15 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
     NetworkStream? stream;
     volatile bool disposed;
 
-    public async Task SendAsync(FrameHeader header, torch.Tensor tensor, CancellationToken cancellation)
+    /// <summary>Writes the frame of <paramref name="header"/>'s part of <paramref name="flat"/> (see <see cref="FrameWriter.WriteAsync"/>).</summary>
+    public async Task SendAsync(FrameHeader header, torch.Tensor flat, CancellationToken cancellation)
     {
         await writing.WaitAsync(cancellation).ConfigureAwait(false);
         try
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            var connected = await ConnectedAsync(header.Transfer, cancellation).ConfigureAwait(false);
-            await WriteAsync(connected, header, tensor, cancellation).ConfigureAwait(false);
+            var connected = await ConnectedAsync(header, cancellation).ConfigureAwait(false);
+            await WriteAsync(connected, header, flat, cancellation).ConfigureAwait(false);
         }
         finally
         {
@@ -37,14 +38,14 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
         stream?.Dispose();
     }
 
-    async Task WriteAsync(NetworkStream connected, FrameHeader header, torch.Tensor tensor, CancellationToken cancellation)
+    async Task WriteAsync(NetworkStream connected, FrameHeader header, torch.Tensor flat, CancellationToken cancellation)
     {
         long sent = 0;
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         stall.CancelAfter(options.WriteTimeout);
         try
         {
-            await FrameWriter.WriteAsync(connected, header, tensor, options.StageCpuTensors, progress: bytes =>
+            await FrameWriter.WriteAsync(connected, header, flat, options.StageCpuTensors, progress: bytes =>
             {
                 sent = bytes;
                 stall.CancelAfter(options.WriteTimeout);
@@ -56,17 +57,17 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
             Drop();
             if (e is OperationCanceledException && !cancellation.IsCancellationRequested)
                 throw new TimeoutException(
-                    $"data channel transfer {header.Transfer} to {endpoint} stalled: a write took longer than {options.WriteTimeout} " +
-                    $"after {sent} of {header.PayloadBytes} payload bytes.");
+                    $"data channel {header.Subject} to {endpoint} stalled: a write took longer than {options.WriteTimeout} " +
+                    $"after {sent} of {header.Part.Bytes} payload bytes.");
             if (e is IOException or ObjectDisposedException && !cancellation.IsCancellationRequested)
                 throw new IOException(
-                    $"data channel transfer {header.Transfer} to {endpoint} failed after {sent} of {header.PayloadBytes} payload bytes: {e.Message}", e);
+                    $"data channel {header.Subject} to {endpoint} failed after {sent} of {header.Part.Bytes} payload bytes: {e.Message}", e);
             throw;
         }
     }
 
     /// <summary>The open connection, or a new one when there is none or the server closed the old one.</summary>
-    async Task<NetworkStream> ConnectedAsync(Guid transfer, CancellationToken cancellation)
+    async Task<NetworkStream> ConnectedAsync(FrameHeader header, CancellationToken cancellation)
     {
         // Servers never write on this connection, so a readable socket means it was closed or reset by the server.
         if (stream is { } open && !open.Socket.Poll(0, SelectMode.SelectRead)) return open;
@@ -84,16 +85,16 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
         {
             socket.Dispose();
             if (e is OperationCanceledException && !cancellation.IsCancellationRequested)
-                throw new TimeoutException($"data channel transfer {transfer}: connecting to {endpoint} took longer than {options.ConnectTimeout}.");
+                throw new TimeoutException($"data channel {header.Subject}: connecting to {endpoint} took longer than {options.ConnectTimeout}.");
             if (e is SocketException socketError)
-                throw new IOException($"data channel transfer {transfer}: cannot connect to {endpoint}: {socketError.SocketErrorCode} ({socketError.Message}).", e);
+                throw new IOException($"data channel {header.Subject}: cannot connect to {endpoint}: {socketError.SocketErrorCode} ({socketError.Message}).", e);
             throw;
         }
         stream = new NetworkStream(socket, ownsSocket: true);
         if (disposed)
         {
             Drop();
-            throw new ObjectDisposedException(nameof(DataChannelClient), $"data channel transfer {transfer}: the client was disposed while connecting to {endpoint}.");
+            throw new ObjectDisposedException(nameof(DataChannelClient), $"data channel {header.Subject}: the client was disposed while connecting to {endpoint}.");
         }
         return stream;
     }

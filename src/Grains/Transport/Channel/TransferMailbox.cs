@@ -5,10 +5,12 @@ using TorchSharp;
 namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
-/// Meets received tensors with the callers waiting for them, by transfer id. A tensor that arrives before its
-/// waiter is held, within the count and byte limits of the options, until it is asked for or expires; so is a
-/// failure, so that a late waiter learns what happened instead of timing out (failures hold no tensor and are
-/// bounded by the expiry alone).
+/// Assembles received transfers from their parts (<see cref="TransferAssembly"/>) and meets them with the callers
+/// waiting for them, by transfer id. A tensor that arrives before its waiter is held, within the count and byte limits
+/// of the options, until it is asked for or expires; transfers still arriving count against the same limits from their
+/// first frame on, and fail as stalled when no chunk arrives for the expiry. A failure is held too, so that a late
+/// waiter learns what happened instead of timing out and the failed transfer's remaining parts are dropped (failures
+/// hold no tensor and are bounded by the expiry alone).
 /// </summary>
 internal sealed class TransferMailbox : IDisposable
 {
@@ -17,65 +19,86 @@ internal sealed class TransferMailbox : IDisposable
 
     readonly DataChannelOptions options;
     readonly ILogger logger;
+    readonly ReceiveBufferPool buffers;
     readonly object gate = new();
     readonly Dictionary<Guid, TaskCompletionSource<torch.Tensor>> waiters = [];
+    readonly Dictionary<Guid, TransferAssembly> arriving = [];
     readonly Dictionary<Guid, Held> held = [];
     readonly Timer sweeper;
+    // Held tensors and transfers still arriving, which hold their tensor already.
     int heldTensors;
     long heldBytes;
     string? closedBecause;
 
-    public TransferMailbox(DataChannelOptions options, ILogger logger)
+    public TransferMailbox(DataChannelOptions options, ILogger logger, ReceiveBufferPool buffers)
     {
-        (this.options, this.logger) = (options, logger);
+        (this.options, this.logger, this.buffers) = (options, logger, buffers);
         var period = TimeSpan.FromTicks(Math.Clamp(options.HeldExpiry.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond * 10));
         sweeper = new Timer(_ => DropExpired(), null, period, period);
     }
 
-    /// <summary>Hands a received tensor to its waiter, or holds it; the mailbox owns it from here.</summary>
-    public void Deliver(Guid transfer, torch.Tensor tensor)
+    /// <summary>
+    /// Where the payload of a part whose header just arrived goes: a view of its transfer's tensor (allocated at the
+    /// transfer's first part) for the reader to fill and dispose, or null when the part is to be read and dropped (its
+    /// transfer failed, expired or was refused for the holding limits, a tensor under its id is held already, or the
+    /// mailbox is closed). Throws <see cref="InvalidDataException"/> for a part that disagrees with its transfer's others.
+    /// </summary>
+    public (torch.Tensor View, TransferAssembly Assembly)? BeginPart(FrameHeader part, string peer)
     {
-        var bytes = tensor.NumberOfElements * tensor.ElementSize;
         lock (gate)
         {
-            if (waiters.Remove(transfer, out var waiter))
+            if (arriving.TryGetValue(part.Transfer, out var assembly))
+                return (assembly.Claim(part, peer), assembly);
+            if (closedBecause is not null)
+                return null;
+            if (held.TryGetValue(part.Transfer, out var earlier))
             {
-                waiter.SetResult(tensor);
-                return;
+                logger.LogWarning("Data channel {Part} from {Peer} dropped: {Reason}.", part.Subject, peer,
+                    earlier.Failure is { } failed ? $"the transfer failed already ({failed.Message})" : "a tensor with the same transfer id is already held");
+                return null;
             }
-            if (closedBecause is not null || held.ContainsKey(transfer))
+            if (!waiters.ContainsKey(part.Transfer) && (heldTensors + 1 > options.MaxHeldTransfers || heldBytes + part.PayloadBytes > options.MaxHeldBytes))
             {
-                logger.LogWarning("Data channel transfer {Transfer} dropped: {Reason}.", transfer,
-                    closedBecause ?? "a tensor with the same transfer id is already held");
-                tensor.Dispose();
-                return;
+                var refused = new IOException(
+                    $"data channel transfer {part.Transfer} ({part.PayloadBytes} bytes) arrived before anyone waited for it and was dropped: " +
+                    $"{heldTensors} tensors of {heldBytes} bytes were held already (received or arriving), the limits are {options.MaxHeldTransfers} " +
+                    $"tensors and {options.MaxHeldBytes} bytes (DataChannelOptions.MaxHeldTransfers, MaxHeldBytes).");
+                logger.LogWarning(refused, "Data channel transfer {Transfer} dropped.", part.Transfer);
+                Hold(part.Transfer, new Held(null, refused, 0, Environment.TickCount64));
+                return null;
             }
-            if (heldTensors + 1 > options.MaxHeldTransfers || heldBytes + bytes > options.MaxHeldBytes)
-            {
-                tensor.Dispose();
-                var failure = new IOException(
-                    $"data channel transfer {transfer} ({bytes} bytes) arrived before anyone waited for it and was dropped: " +
-                    $"{heldTensors} tensors of {heldBytes} bytes were held already, the limits are {options.MaxHeldTransfers} tensors " +
-                    $"and {options.MaxHeldBytes} bytes (DataChannelOptions.MaxHeldTransfers, MaxHeldBytes).");
-                logger.LogWarning(failure, "Data channel transfer {Transfer} dropped.", transfer);
-                held[transfer] = new Held(null, failure, 0, Environment.TickCount64);
-                return;
-            }
-            held[transfer] = new Held(tensor, null, bytes, Environment.TickCount64);
+            assembly = new TransferAssembly(part, buffers);
+            arriving[part.Transfer] = assembly;
             heldTensors++;
-            heldBytes += bytes;
+            heldBytes += assembly.Bytes;
+            return (assembly.Claim(part, peer), assembly);
         }
     }
 
-    /// <summary>Fails the transfer's waiter, or holds the failure for a waiter still to come.</summary>
-    public void Fail(Guid transfer, Exception failure)
+    /// <summary>One part of <paramref name="assembly"/> arrived and was verified; the last one hands the tensor to its waiter or holds it.</summary>
+    public void PartArrived(TransferAssembly assembly)
     {
         lock (gate)
         {
-            if (waiters.Remove(transfer, out var waiter)) waiter.SetException(failure);
-            else if (closedBecause is null && !held.ContainsKey(transfer))
-                held[transfer] = new Held(null, failure, 0, Environment.TickCount64);
+            // Not there any more: the transfer failed or expired while this part arrived, and its tensor is released.
+            if (!arriving.TryGetValue(assembly.Transfer, out var current) || current != assembly || !assembly.Arrived()) return;
+            arriving.Remove(assembly.Transfer);
+            if (waiters.Remove(assembly.Transfer, out var waiter))
+            {
+                heldTensors--;
+                heldBytes -= assembly.Bytes;
+                waiter.SetResult(assembly.Tensor);
+                return;
+            }
+            // Counted against the limits since its first part already.
+            held[assembly.Transfer] = new Held(assembly.Tensor, null, assembly.Bytes, Environment.TickCount64);
         }
+    }
+
+    /// <summary>Fails the transfer (releasing its tensor if it was still arriving) and its waiter; the failure is held for a waiter still to come.</summary>
+    public void Fail(Guid transfer, Exception failure)
+    {
+        lock (gate) FailLocked(transfer, failure);
     }
 
     public async Task<torch.Tensor> ReceiveAsync(Guid transfer, TimeSpan timeout, CancellationToken cancellation)
@@ -87,8 +110,8 @@ internal sealed class TransferMailbox : IDisposable
         {
             if (closedBecause is not null)
                 throw new ObjectDisposedException(nameof(DataChannelServer), $"cannot receive data channel transfer {transfer}: {closedBecause}.");
-            if (held.Remove(transfer, out var arrived))
-                return Take(arrived);
+            if (held.TryGetValue(transfer, out var arrived))
+                return Take(transfer, arrived);
             if (waiters.ContainsKey(transfer))
                 throw new InvalidOperationException($"data channel transfer {transfer} already has a waiter; each transfer is received once.");
             waiter = new TaskCompletionSource<torch.Tensor>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -115,7 +138,7 @@ internal sealed class TransferMailbox : IDisposable
         }
     }
 
-    /// <summary>Fails every waiter with an <see cref="ObjectDisposedException"/> giving <paramref name="reason"/> and drops everything held.</summary>
+    /// <summary>Fails every waiter with an <see cref="ObjectDisposedException"/> giving <paramref name="reason"/> and drops everything held or arriving.</summary>
     public void Close(string reason)
     {
         lock (gate)
@@ -125,6 +148,8 @@ internal sealed class TransferMailbox : IDisposable
             foreach (var (transfer, waiter) in waiters)
                 waiter.SetException(new ObjectDisposedException(nameof(DataChannelServer), $"data channel transfer {transfer} will not arrive: {reason}."));
             waiters.Clear();
+            foreach (var assembly in arriving.Values) assembly.Release();
+            arriving.Clear();
             foreach (var entry in held.Values) entry.Tensor?.Dispose();
             held.Clear();
             (heldTensors, heldBytes) = (0, 0);
@@ -137,10 +162,31 @@ internal sealed class TransferMailbox : IDisposable
         Close("the mailbox was disposed");
     }
 
-    torch.Tensor Take(Held arrived)
+    void FailLocked(Guid transfer, Exception failure)
+    {
+        if (arriving.Remove(transfer, out var assembly))
+        {
+            assembly.Release();
+            heldTensors--;
+            heldBytes -= assembly.Bytes;
+        }
+        if (waiters.Remove(transfer, out var waiter)) waiter.SetException(failure);
+        // Held even when a waiter got it: parts of the transfer still to come are dropped while it is there.
+        Hold(transfer, new Held(null, failure, 0, Environment.TickCount64));
+    }
+
+    /// <summary>Holds <paramref name="entry"/> unless something is held under <paramref name="transfer"/> already (the first outcome wins).</summary>
+    void Hold(Guid transfer, Held entry)
+    {
+        if (closedBecause is null) held.TryAdd(transfer, entry);
+    }
+
+    /// <summary>The held tensor, which leaves the mailbox, or the held failure, which stays until it expires.</summary>
+    torch.Tensor Take(Guid transfer, Held arrived)
     {
         if (arrived.Tensor is null)
             ExceptionDispatchInfo.Throw(arrived.Failure!);
+        held.Remove(transfer);
         heldTensors--;
         heldBytes -= arrived.Bytes;
         return arrived.Tensor;
@@ -161,6 +207,15 @@ internal sealed class TransferMailbox : IDisposable
                 entry.Tensor.Dispose();
                 heldTensors--;
                 heldBytes -= entry.Bytes;
+            }
+            foreach (var (transfer, assembly) in arriving)
+            {
+                if (!assembly.StalledSince(cutoff)) continue;
+                var stalled = new IOException(
+                    $"data channel transfer {transfer} ({assembly.Bytes} bytes) stalled and was dropped: {assembly.Progress}, and no chunk arrived " +
+                    $"for {options.HeldExpiry} (DataChannelOptions.HeldExpiry).");
+                logger.LogWarning(stalled, "Data channel transfer {Transfer} stalled.", transfer);
+                FailLocked(transfer, stalled);
             }
         }
     }

@@ -1,0 +1,32 @@
+using System.Net;
+using TorchSharp;
+
+namespace Orchestrator.Grains.Transport.Channel;
+
+/// <summary>
+/// A client's connections to one server (<see cref="DataChannelOptions.Connections"/> of them). One TCP stream on
+/// loopback is bound by the one core that copies it through the kernel on each side; a transfer of two chunks or
+/// more is therefore striped: split into as many parts as there are connections (at most one per chunk, see
+/// <see cref="FramePart"/>), each written as its own frame on its own connection at the same time.
+/// </summary>
+internal sealed class StripedPeer(IPEndPoint endpoint, DataChannelOptions options) : IDisposable
+{
+    readonly PeerConnection[] connections = [.. Enumerable.Range(0, options.Connections).Select(_ => new PeerConnection(endpoint, options))];
+
+    /// <summary>
+    /// Sends every part and completes when all are handed to the kernel. A part that fails does not stop the others
+    /// (stopping one mid-frame would cost its connection); the first failure, which names its part, is thrown.
+    /// Transfers sent whole always take the first connection, so they arrive in the order they were sent.
+    /// </summary>
+    public async Task SendAsync(FrameHeader header, torch.Tensor tensor, CancellationToken cancellation)
+    {
+        using var flat = FrameWriter.Flatten(tensor);
+        var parts = header.Split((int)Math.Clamp(header.ChunkCount, 1, connections.Length));
+        await Task.WhenAll(parts.Select(part => connections[part.Part.Index].SendAsync(part, flat, cancellation))).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        foreach (var connection in connections) connection.Dispose();
+    }
+}

@@ -20,7 +20,7 @@ namespace Orchestrator.Grains.Transport;
 /// </remarks>
 public sealed class IpcTensorTransport : ITensorTransport, IDisposable
 {
-    public const int MaxBuffers = 4;
+    public const int MaxBuffers = 8;
     static readonly TimeSpan FreeBufferTimeout = TimeSpan.FromMinutes(1);
 
     readonly List<(Guid Id, SharedDeviceBuffer Buffer)> exports = [];
@@ -43,6 +43,7 @@ public sealed class IpcTensorTransport : ITensorTransport, IDisposable
     (Guid, SharedDeviceBuffer) FreeBuffer(CudaDevice device, long bytes)
     {
         var deadline = DateTime.UtcNow + FreeBufferTimeout;
+        var spin = new SpinWait();
         while (true)
         {
             foreach (var export in exports)
@@ -56,7 +57,7 @@ public sealed class IpcTensorTransport : ITensorTransport, IDisposable
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"all {MaxBuffers} CUDA IPC buffers of this link still hold transfers their receiver has not " +
                                            $"copied after {FreeBufferTimeout.TotalSeconds:F0} s (or none fits {bytes} bytes); the receiver stopped unpacking.");
-            Thread.Sleep(1);   // on the device executor: the receiver's stream is still copying
+            spin.SpinOnce(sleep1Threshold: -1);   // on the device executor; the receiver's stream is a copy away, not a millisecond
         }
     }
 

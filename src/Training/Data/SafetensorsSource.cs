@@ -70,7 +70,9 @@ public sealed class SafetensorsSource : IBatchSource
             rows[k] = Order(position / samples)[position % samples];
         }
         using var scope = NewDisposeScope();
-        var picked = tensor(rows).to(Device);
+        // On a GPU the row numbers go through pinned memory with a non-blocking copy: a pageable copy would wait for
+        // every kernel queued before it (the previous step's backward) before the host could queue this step.
+        var picked = Device.type == DeviceType.CUDA ? tensor(rows).pin_memory().to(Device, non_blocking: true) : tensor(rows);
         return new Batch(features.index_select(0, picked).MoveToOuterDisposeScope(), targets.index_select(0, picked).MoveToOuterDisposeScope());
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
+using Orchestrator.Kernels.Cuda;
 using Orchestrator.Training;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
@@ -48,6 +49,8 @@ public sealed class CoordinatorGrain(
     static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(2);
     Trunk? trunk;
     IBatchSource? source;
+    /// <summary>On a GPU trunk, marks where a step's verdict copy was queued (null on the CPU, where copies are synchronous).</summary>
+    StreamFence? fence;
     Worker[] workers = [];
     JobState state = JobState.NotStarted;
     long steps;
@@ -93,13 +96,13 @@ public sealed class CoordinatorGrain(
         try
         {
             var device = TrunkExecutor.TorchDevice;
-            (trunk, source) = await TrunkExecutor.RunAsync(() =>
+            (trunk, source, fence) = await TrunkExecutor.RunAsync(() =>
             {
                 var data = BatchSources.Create(job, device);   // reads and checks data files before any worker is built
                 var model = restore is null
                     ? new Trunk(job.Shape, job.Seed, Kernels.DTypeNames.Parse(job.DType), device, job.Optimizer)
                     : restore.CreateTrunk(device);
-                return (model, data);
+                return (model, data, device.type == DeviceType.CUDA ? new StreamFence(device.index) : null);
             });
             workers = planned;
             long? restoreStep = restore?.Manifest.Step;
@@ -278,31 +281,41 @@ public sealed class CoordinatorGrain(
             var y = await ExchangeAsync(x, job.Shape.Output, (worker, slice) => worker.ForwardAsync(slice), traffic, Keep);   // (B, N, D_out)
             double towerForward = timer.Lap();
 
-            var (loss, dY, rejection) = await TrunkExecutor.RunAsync(() =>
+            var (dY, verdict) = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 var (lossTensor, dY) = MseLoss.Queue(y, targets);
-                var read = cat([lossTensor.reshape(1), finite]).cpu().data<double>().ToArray();   // [loss, features finite, targets finite]
+                // [loss, features finite, targets finite], copied to the host without waiting (into pinned memory on a
+                // GPU): it is read once the workers have their dY slices, so the GPU never idles waiting for that read.
+                var verdict = Keep(cat([lossTensor.reshape(1), finite]).to(CPU, non_blocking: true));
+                fence?.Record();
+                return (Keep(dY), verdict);
+            });
+            double lossMs = timer.Lap();
+
+            // The workers compute gradients and dX now and apply their AdamW step only if the step is accepted.
+            var dX = await ExchangeAsync(dY, job.Shape.Input, (worker, slice) => worker.BackwardAsync(slice), traffic, Keep);   // (B, N, D_in)
+            double towerBackward = timer.Lap();
+
+            var (loss, rejection) = await TrunkExecutor.RunAsync(() =>
+            {
+                fence?.Wait();
+                var read = verdict.data<double>().ToArray();
                 string? rejection = read[1] == 0 ? BadBatchException.NonFinite(features, "features", steps)
                     : read[2] == 0 ? BadBatchException.NonFinite(targets, "targets", steps)
                     : double.IsFinite(read[0]) ? null
                     : $"batch {steps} is rejected: its loss is {read[0]} (finite inputs: the model diverged or overflowed; try a smaller " +
                       $"learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); the model is unchanged.";
-                return (read[0], Keep(dY), rejection);
+                if (rejection is null) model.Backward(dX);
+                return (read[0], rejection);
             });
             if (rejection is not null)
             {
-                // Reject before any backward: drop what the forward kept, so no parameter changes.
+                // Reject before any parameter changes: the workers drop their waiting update, the trunk its activations.
                 await Task.WhenAll(workers.Select(w => w.Grain.DiscardAsync()));
                 await TrunkExecutor.RunAsync(model.Discard);
                 throw new BadBatchException(rejection);
             }
-            double lossMs = timer.Lap();
-
-            var dX = await ExchangeAsync(dY, job.Shape.Input, (worker, slice) => worker.BackwardAsync(slice), traffic, Keep);   // (B, N, D_in)
-            double towerBackward = timer.Lap();
-
-            await TrunkExecutor.RunAsync(() => model.Backward(dX));
             double trunkBackward = timer.Lap();
             return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs,
                 traffic.ScatterMs, traffic.GatherMs, traffic.Bytes, dataMs);
@@ -465,8 +478,8 @@ public sealed class CoordinatorGrain(
     /// </summary>
     async Task ReleaseAsync()
     {
-        var (oldWorkers, oldTrunk, oldSource) = (workers, trunk, source);
-        (workers, trunk, source) = ([], null, null);
+        var (oldWorkers, oldTrunk, oldSource, oldFence) = (workers, trunk, source, fence);
+        (workers, trunk, source, fence) = ([], null, null, null);
         var links = oldWorkers.Select(w => w.Transport).OfType<IpcTensorTransport>().ToArray();
         try
         {
@@ -481,6 +494,7 @@ public sealed class CoordinatorGrain(
                     Array.ForEach(links, link => link.Dispose());
                     oldTrunk?.Dispose();
                     oldSource?.Dispose();
+                    oldFence?.Dispose();
                 });
         }
     }

@@ -17,11 +17,15 @@ public interface IWorkerGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<TensorPayload> ForwardAsync(TensorPayload x);
 
-    /// <summary>dY slice (B, count, D_out) -> dX slice (B, count, D_in), after one AdamW step of this shard.</summary>
+    /// <summary>
+    /// dY slice (B, count, D_out) -> dX slice (B, count, D_in). The shard's AdamW step waits: the next call that uses or
+    /// reads the weights (forward, checkpoint, export) applies it, <see cref="DiscardAsync"/> drops it. So the
+    /// coordinator can send dY before it has read the loss, and still reject the step before any parameter changes.
+    /// </summary>
     [ResponseTimeout("00:10:00")]
     Task<TensorPayload> BackwardAsync(TensorPayload dY);
 
-    /// <summary>Drops the activations the last forward kept (its step was rejected); the weights stay unchanged.</summary>
+    /// <summary>Drops the activations the last forward kept and the update the last backward left waiting (its step was rejected); the weights stay unchanged.</summary>
     Task DiscardAsync();
 
     /// <summary>Writes the shard's weights and AdamW state into the pending checkpoint of <paramref name="ticket"/>.</summary>

@@ -46,7 +46,7 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
 
     public Task<TensorPayload> ForwardAsync(TensorPayload x) => Exchange(x, (s, input) => s.Forward(input));
 
-    public Task<TensorPayload> BackwardAsync(TensorPayload dY) => Exchange(dY, (s, gradient) => s.Backward(gradient));
+    public Task<TensorPayload> BackwardAsync(TensorPayload dY) => Exchange(dY, (s, gradient) => s.BackwardDeferred(gradient));
 
     /// <summary>Unpack, compute, pack the reply in the kind the request came in, all on the device thread.</summary>
     Task<TensorPayload> Exchange(TensorPayload request, Func<TowerShard, Tensor, Tensor> compute)
@@ -70,17 +70,25 @@ public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports tran
     public async Task<ShardFile> CheckpointAsync(CheckpointTicket ticket)
     {
         var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
-        using var state = await executor.RunAsync(() => ShardState.Export(current));   // CPU copies, taken between steps
+        using var state = await executor.RunAsync(() =>
+        {
+            current.ApplyPending();              // the last step was accepted: the coordinator checkpoints only after it
+            return ShardState.Export(current);   // CPU copies, taken between steps
+        });
         return await Task.Run(() => ticket.WriteTowers(state));                         // file I/O off the device thread
     }
 
     public Task<Dictionary<string, TensorPayload>> ExportAsync()
     {
         var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
-        return executor.RunAsync(() => new Dictionary<string, TensorPayload>
+        return executor.RunAsync(() =>
         {
-            [ParameterNames.TowerGateUp] = transports.Message.Pack(current.WGateUp),
-            [ParameterNames.TowerDown] = transports.Message.Pack(current.WDown),
+            current.ApplyPending();   // a step that returned was accepted
+            return new Dictionary<string, TensorPayload>
+            {
+                [ParameterNames.TowerGateUp] = transports.Message.Pack(current.WGateUp),
+                [ParameterNames.TowerDown] = transports.Message.Pack(current.WDown),
+            };
         });
     }
 

@@ -16,6 +16,7 @@ public sealed class TowerShard : IDisposable
     public Tensor WDown { get; }     // (count, H, D_out)
     public AdamW? Optimizer { get; } // null for frozen towers (the synthetic teacher)
     SwiGluSaved? saved;
+    Tensor[]? pending;               // gradients (dW_gate_up, dW_down) whose AdamW update has not been applied yet
 
     public TowerShard(ModelShape shape, GroupRange groups, long seed, ScalarType dtype, Device device, OptimizerSpec? optimizer)
     {
@@ -29,10 +30,14 @@ public sealed class TowerShard : IDisposable
         Optimizer = optimizer is null ? null : new AdamW(optimizer, WGateUp, WDown);
     }
 
-    /// <summary>x (B, count, D_in) -> y (B, count, D_out); keeps the activations for <see cref="Backward"/>.</summary>
+    /// <summary>
+    /// x (B, count, D_in) -> y (B, count, D_out); keeps the activations for <see cref="Backward"/>. A deferred update
+    /// (<see cref="BackwardDeferred"/>) lands first: calling Forward again accepts the step it belongs to.
+    /// </summary>
     public Tensor Forward(Tensor x)
     {
         if (saved is not null) throw new InvalidOperationException($"shard {Groups}: Forward called twice without Backward.");
+        ApplyPending();
         using var scope = NewDisposeScope();
         var y = GroupedSwiGluMlp.Forward(x, WGateUp, WDown, out var kept);
         kept.X.DetachFromDisposeScope(); kept.GateUp.DetachFromDisposeScope(); kept.Hidden.DetachFromDisposeScope();
@@ -50,27 +55,56 @@ public sealed class TowerShard : IDisposable
     /// <summary>dY (B, count, D_out) -> dX (B, count, D_in), after one AdamW step on this shard's weights.</summary>
     public Tensor Backward(Tensor dY)
     {
+        var dX = BackwardDeferred(dY);
+        ApplyPending();
+        return dX;
+    }
+
+    /// <summary>
+    /// dY (B, count, D_out) -> dX (B, count, D_in); the gradients wait in the shard and the weights stay as they are
+    /// until <see cref="ApplyPending"/> (or the next <see cref="Forward"/>) applies the AdamW step, or
+    /// <see cref="Discard"/> drops it. A worker computes its backward before the coordinator has read the step's loss,
+    /// so that the read is off the critical path, and applies the update only once the step is known to be good.
+    /// </summary>
+    public Tensor BackwardDeferred(Tensor dY)
+    {
         if (saved is null) throw new InvalidOperationException($"shard {Groups}: Backward called without Forward.");
         if (Optimizer is null) throw new InvalidOperationException($"shard {Groups} is frozen.");
         using var scope = NewDisposeScope();
         var grads = GroupedSwiGluMlp.Backward(saved, WGateUp, WDown, dY);
-        Optimizer.Step(grads.DGateUp, grads.DDown);
+        pending = [grads.DGateUp.DetachFromDisposeScope(), grads.DDown.DetachFromDisposeScope()];
         saved.Dispose();
         saved = null;
         return grads.DX.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Drops what Forward kept, for a step that is rejected before its backward: the weights stay as they are.</summary>
+    /// <summary>Applies the AdamW step of the last <see cref="BackwardDeferred"/>, if one is waiting.</summary>
+    public void ApplyPending()
+    {
+        if (pending is null) return;
+        Optimizer!.Step(pending);
+        DropPending();
+    }
+
+    /// <summary>Drops what Forward kept and an update still waiting, for a rejected step: the weights stay as they are.</summary>
     public void Discard()
     {
         saved?.Dispose();
         saved = null;
+        DropPending();
+    }
+
+    void DropPending()
+    {
+        foreach (var gradient in pending ?? []) gradient.Dispose();
+        pending = null;
     }
 
     public void Dispose()
     {
         WGateUp.Dispose(); WDown.Dispose();
         saved?.Dispose();
+        DropPending();
         Optimizer?.Dispose();
     }
 }

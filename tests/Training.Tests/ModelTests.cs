@@ -112,6 +112,38 @@ public class ModelTests
     }
 
     [Fact]
+    public void A_deferred_update_lands_at_the_next_forward_and_a_discarded_one_never()
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        var shape = new ModelShape { Groups = 3, Features = 4, Input = 5, Hidden = 6, Output = 2 };
+        using var eager = new TowerShard(shape, new GroupRange(0, 3), seed: 7, ScalarType.Float64, CPU, Settings);
+        using var deferred = new TowerShard(shape, new GroupRange(0, 3), seed: 7, ScalarType.Float64, CPU, Settings);
+        for (int step = 0; step < 3; step++)
+        {
+            var x = check.Randn([8, 3, 5], ScalarType.Float64);
+            var dY = check.Randn([8, 3, 2], ScalarType.Float64);
+            Assert.True(Same(eager.Forward(x), deferred.Forward(x)), $"step {step}: forward after the deferred update");
+            var dX = eager.Backward(dY);
+            var before = deferred.WGateUp.clone();
+            Assert.True(Same(dX, deferred.BackwardDeferred(dY)), $"step {step}: dX");
+            Assert.True(Same(before, deferred.WGateUp), $"step {step}: the deferred update waits");
+        }
+        deferred.ApplyPending();
+        Assert.True(Same(eager.WGateUp, deferred.WGateUp) && Same(eager.WDown, deferred.WDown));
+        Assert.Equal(eager.Optimizer!.StepCount, deferred.Optimizer!.StepCount);
+
+        // A rejected step: the gradients are dropped, the weights and the optimizer stay where they were.
+        var kept = deferred.WDown.clone();
+        deferred.Forward(check.Randn([8, 3, 5], ScalarType.Float64));
+        deferred.BackwardDeferred(check.Randn([8, 3, 2], ScalarType.Float64));
+        deferred.Discard();
+        deferred.ApplyPending();
+        Assert.True(Same(kept, deferred.WDown));
+        Assert.Equal(3, deferred.Optimizer.StepCount);
+    }
+
+    [Fact]
     public void Group_weights_do_not_depend_on_the_shard_boundaries()
     {
         using var scope = NewDisposeScope();

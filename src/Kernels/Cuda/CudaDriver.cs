@@ -111,6 +111,9 @@ static unsafe partial class CudaDriver
     }
     public static void DestroyEvent(IntPtr evt) => Check(cuEventDestroy_v2(evt), nameof(cuEventDestroy_v2));
 
+    /// <summary>Blocks the calling thread until the work queued before <paramref name="evt"/>'s last record has run.</summary>
+    public static void SynchronizeEvent(IntPtr evt) => Check(cuEventSynchronize(evt), nameof(cuEventSynchronize));
+
     /// <summary>Milliseconds between two recorded events, waiting for the second.</summary>
     public static float ElapsedMilliseconds(IntPtr start, IntPtr end)
     {

@@ -110,6 +110,8 @@ internal sealed class TransferMailbox : IDisposable
         {
             if (closedBecause is not null)
                 throw new ObjectDisposedException(nameof(DataChannelServer), $"cannot receive data channel transfer {transfer}: {closedBecause}.");
+            // The sweeper runs on a timer, which a busy thread pool can delay: expiry must not depend on it.
+            DropExpiredLocked();
             if (held.TryGetValue(transfer, out var arrived))
                 return Take(transfer, arrived);
             if (waiters.ContainsKey(transfer))
@@ -194,29 +196,31 @@ internal sealed class TransferMailbox : IDisposable
 
     void DropExpired()
     {
+        lock (gate) DropExpiredLocked();
+    }
+
+    void DropExpiredLocked()
+    {
         var cutoff = Environment.TickCount64 - (long)options.HeldExpiry.TotalMilliseconds;
-        lock (gate)
+        foreach (var (transfer, entry) in held)
         {
-            foreach (var (transfer, entry) in held)
-            {
-                if (entry.ArrivedAt > cutoff) continue;
-                held.Remove(transfer);
-                if (entry.Tensor is null) continue;
-                logger.LogWarning("Data channel transfer {Transfer} ({Bytes} bytes) expired: nobody asked for it within {Expiry}.",
-                    transfer, entry.Bytes, options.HeldExpiry);
-                entry.Tensor.Dispose();
-                heldTensors--;
-                heldBytes -= entry.Bytes;
-            }
-            foreach (var (transfer, assembly) in arriving)
-            {
-                if (!assembly.StalledSince(cutoff)) continue;
-                var stalled = new IOException(
-                    $"data channel transfer {transfer} ({assembly.Bytes} bytes) stalled and was dropped: {assembly.Progress}, and no chunk arrived " +
-                    $"for {options.HeldExpiry} (DataChannelOptions.HeldExpiry).");
-                logger.LogWarning(stalled, "Data channel transfer {Transfer} stalled.", transfer);
-                FailLocked(transfer, stalled);
-            }
+            if (entry.ArrivedAt > cutoff) continue;
+            held.Remove(transfer);
+            if (entry.Tensor is null) continue;
+            logger.LogWarning("Data channel transfer {Transfer} ({Bytes} bytes) expired: nobody asked for it within {Expiry}.",
+                transfer, entry.Bytes, options.HeldExpiry);
+            entry.Tensor.Dispose();
+            heldTensors--;
+            heldBytes -= entry.Bytes;
+        }
+        foreach (var (transfer, assembly) in arriving)
+        {
+            if (!assembly.StalledSince(cutoff)) continue;
+            var stalled = new IOException(
+                $"data channel transfer {transfer} ({assembly.Bytes} bytes) stalled and was dropped: {assembly.Progress}, and no chunk arrived " +
+                $"for {options.HeldExpiry} (DataChannelOptions.HeldExpiry).");
+            logger.LogWarning(stalled, "Data channel transfer {Transfer} stalled.", transfer);
+            FailLocked(transfer, stalled);
         }
     }
 }

@@ -8,8 +8,8 @@ public sealed record StepMetrics(
     double TrunkForwardMs,    // next batch + trunk forward
     double TowerForwardMs,    // slices scattered, grouped MLP forward on every worker, gathered
     double LossMs,            // loss and dY at the coordinator
-    double TowerBackwardMs,   // dY scattered, backward + AdamW on every worker, dX gathered
-    double TrunkBackwardMs,   // trunk backward + AdamW
+    double TowerBackwardMs,   // dY scattered, backward on every worker, dX gathered (on silos their AdamW step lands with the next forward)
+    double TrunkBackwardMs,   // trunk backward + AdamW (on silos after reading the step's verdict: its loss and input checks)
     double TotalMs,
     double ScatterMs = 0,     // packing slices for the workers, both exchanges (inside the towers phases, overlapping the workers' compute)
     double GatherMs = 0,      // unpacking the workers' replies into place, both exchanges (likewise)

@@ -46,7 +46,7 @@ public static class ScalingBenchmark
         {
             $"{spec.DType}, B={spec.BatchSize}, D_feat={s.Features}, towers {s.Input}->{s.Hidden}->{s.Output}; means over the timed steps",
             "",
-            "| groups | setup | workers | ms/step | samples/s | vs 1 device, same groups | towers fwd | towers bwd + AdamW | MB/step by transport |",
+            "| groups | setup | workers | ms/step | samples/s | vs 1 device, same groups | towers fwd | towers bwd | MB/step by transport |",
             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         };
         foreach (var pair in rows.Chunk(2))

@@ -147,7 +147,7 @@ public static class StepBenchmark
         {
             $"device {device}, {spec.DType}, B={spec.BatchSize}, N={s.Groups}, D_feat={s.Features}, {s.Input}->{s.Hidden}->{s.Output}; means over the timed steps, ms of host wall clock",
             "",
-            "| setup | ms/step | vs in process (last row) | samples/s | data | trunk fwd | towers fwd | loss | towers bwd + AdamW | trunk bwd + AdamW | scatter | gather | MB/step by transport |",
+            "| setup | ms/step | vs in process (last row) | samples/s | data | trunk fwd | towers fwd | loss | towers bwd | trunk bwd + AdamW | scatter | gather | MB/step by transport |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         };
         var baseline = rows[^1];   // the warm in-process run

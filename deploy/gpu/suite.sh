@@ -35,7 +35,9 @@ for step in $steps; do
                 run bench-bf16-repeat bench --json "$out/bench-bf16-repeat.json" ;;
     bench-fp16) run bench-fp16 bench --dtype f16 --json "$out/bench-fp16.json" ;;
     transport-bench) run bench-transport bench-transport --sizes 1,8,32,64
-                run bench-transport-1 bench-transport --sizes 1,8,32,64 --connections 1 ;;
+                run bench-transport-1 bench-transport --sizes 1,8,32,64 --connections 1
+                run bench-transport-chunk1m bench-transport --sizes 1,8,32,64 --chunk-kib 1024
+                run bench-transport-8x1m bench-transport --sizes 1,8,32,64 --chunk-kib 1024 --connections 8 ;;
     step)       run bench-step bench-step --device cuda:0 --dtype bfloat16 --memory-steps 1000 ;;
     scaling)    run bench-scaling bench-scaling ;;   # every GPU of the host; with one, two workers share it
     train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;

@@ -26,7 +26,11 @@ public sealed class TransportBenchCommand : AsyncCommand<TransportBenchCommand.S
         [Description("Connections the data channel stripes large transfers over (DataChannelOptions.Connections); 1 sends every transfer whole.")]
         public int Connections { get; init; } = DataChannelOptions.DefaultConnections;
 
-        public DataChannelOptions Channel => DataChannelOptions.Default with { Connections = Connections };
+        [CommandOption("--chunk-kib <KIB>"), DefaultValue(DataChannelOptions.DefaultChunkBytes >> 10)]
+        [Description("Bytes per checksummed chunk, in KiB (DataChannelOptions.ChunkBytes); a transfer is striped over at most one connection per chunk.")]
+        public int ChunkKiB { get; init; } = DataChannelOptions.DefaultChunkBytes >> 10;
+
+        public DataChannelOptions Channel => DataChannelOptions.Default with { Connections = Connections, ChunkBytes = ChunkKiB << 10 };
 
         public override Spectre.Console.ValidationResult Validate()
         {
@@ -39,7 +43,7 @@ public sealed class TransportBenchCommand : AsyncCommand<TransportBenchCommand.S
             }
             catch (ArgumentException e)
             {
-                return Spectre.Console.ValidationResult.Error($"--connections: {e.Message}");
+                return Spectre.Console.ValidationResult.Error($"--connections or --chunk-kib: {e.Message}");
             }
         }
     }

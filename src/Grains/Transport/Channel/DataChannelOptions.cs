@@ -4,7 +4,10 @@ namespace Orchestrator.Grains.Transport.Channel;
 public sealed record DataChannelOptions
 {
     /// <summary>Payload bytes per checksummed chunk a sender writes; a multiple of 8 so that every dtype's elements fit whole.</summary>
-    public int ChunkBytes { get; init; } = 4 << 20;
+    public int ChunkBytes { get; init; } = DefaultChunkBytes;
+
+    /// <summary>The default of <see cref="ChunkBytes"/>, for command line defaults.</summary>
+    public const int DefaultChunkBytes = 4 << 20;
 
     /// <summary>
     /// How many TCP connections a client keeps to each server. A transfer of two chunks or more is striped over them in

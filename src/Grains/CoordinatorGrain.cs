@@ -17,8 +17,10 @@ namespace Orchestrator.Grains;
 /// The coordinator of one job. A step:
 ///   1. next batch, trunk forward -> x (B, N, D_in); scatter x[:, groups_w, :] to every worker
 ///   2. workers run the grouped MLP forward concurrently; gather y (B, N, D_out)
-///   3. loss and dY = 2 (y - target) / numel; scatter dY[:, groups_w, :]
-///   4. workers run backward + AdamW and return dX slices; gather dX, trunk backward + AdamW
+///   3. loss and dY = 2 (y - target) / numel, the verdict (loss, input checks) copied to the host unawaited; scatter dY
+///   4. workers run backward and return dX slices, their AdamW step waiting; gather dX
+///   5. read the verdict: trunk backward + AdamW (workers apply theirs with their next forward), or reject the step and
+///      have every worker drop its waiting update
 /// The trunk, the data and the loss live on this silo's first GPU (its CPU when it has none); tensors reach workers of this silo by
 /// reference and workers elsewhere through the transport <see cref="TensorTransports.ToWorker"/> chose for each.
 /// </summary>

@@ -19,7 +19,7 @@ public static class ScalingBenchmark
         int scale = devices.Count > 1 ? devices.Count : sharedWorkers;
         string all = devices.Count > 1 ? $"{devices.Count} devices ({string.Join(", ", devices)})" : $"{scale} workers sharing {devices[0]}";
         var rows = new List<ScalingRow>();
-        await using var cluster = await StepBenchmark.StartAsync(shape, string.Join(",", devices), silos: 1, processes: 0);
+        await using var cluster = await StepBenchmark.StartAsync(string.Join(",", devices), silos: 1, processes: 0);
         foreach (int groups in new[] { shape.Shape.Groups, shape.Shape.Groups * scale })
         {
             var job = shape with { Shape = shape.Shape with { Groups = groups } };

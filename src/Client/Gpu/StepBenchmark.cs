@@ -36,13 +36,13 @@ public static class StepBenchmark
         progress?.Invoke("in process");
         rows.Add(InProcess(spec, Devices.Parse(device), warmup));
         progress?.Invoke("one silo");
-        await using (var one = await StartAsync(spec, device, silos: 1, processes: 0))
+        await using (var one = await StartAsync(device, silos: 1, processes: 0))
             rows.Add(Row("1 silo: coordinator + worker", (await TrainAsync(one, spec with { Name = "bench-one-silo" })).Skip(warmup)));
         progress?.Invoke("two silos in this process");
-        await using (var two = await StartAsync(spec, device, silos: 2, processes: 0))
-            rows.Add(Row("2 silos in one process sharing the device", (await TrainAsync(two, spec with { Name = "bench-two-silos" })).Skip(warmup)));
+        await using (var two = await StartAsync(device, silos: 2, processes: 0))
+            rows.Add(Row("2 silos in one process sharing the device", (await TrainAsync(two, spec with { Name = "bench-two-silos", Transport = "auto" })).Skip(warmup)));
         progress?.Invoke("two silo processes");
-        await using (var processes = await StartAsync(spec, device, silos: 1, processes: 1))
+        await using (var processes = await StartAsync(device, silos: 1, processes: 1))
             rows.Add(Row($"2 silo processes sharing the device ({transport})",
                 (await TrainAsync(processes, spec with { Name = "bench-two-processes", Transport = transport })).Skip(warmup)));
         // Again at the end, so clocks and library warm-up favour neither side.
@@ -59,7 +59,7 @@ public static class StepBenchmark
     {
         using var data = new RandomDataFile(shape);
         var spec = data.Job(shape, device, steps) with { Name = "bench-memory", Transport = transport };
-        await using var cluster = await StartAsync(spec, device, silos: 1, processes: 1);
+        await using var cluster = await StartAsync(device, silos: 1, processes: 1);
         var samples = new List<MemorySample>();
         var gpu = Devices.Parse(device) is { type: TorchSharp.DeviceType.CUDA } cuda ? Kernels.Cuda.CudaDevice.For(cuda.index) : null;
         var siloProcess = cluster.Grains.GetGrain<IMemoryProbeGrain>(new WorkerKey(cluster.Processes[0].Name, device, "memory-probe", 0).ToString());
@@ -73,7 +73,7 @@ public static class StepBenchmark
         return samples;
     }
 
-    internal static Task<ClusterConnection> StartAsync(JobSpec spec, string device, int silos, int processes) =>
+    internal static Task<ClusterConnection> StartAsync(string device, int silos, int processes) =>
         ClusterConnection.StartEmbeddedAsync(new ClusterConnectionOptions { MaxMessageMB = 2047 }, device, silos, verbose: false, processes);
 
     /// <summary>A safetensors file of twice the batch of random samples (features (S, D_feat), targets (S, N, D_out)), deleted on dispose.</summary>

@@ -128,7 +128,7 @@ public static class OrchestratorHosting
         {
             if (!Kernels.Devices.IsName(device))
                 throw new ArgumentException($"device '{device}' is not 'cpu' or 'cuda:N'.");
-            if (device.StartsWith("cuda:", StringComparison.Ordinal) && int.Parse(device[5..]) >= TorchSharp.torch.cuda.device_count())
+            if (Kernels.Devices.IsGpuName(device) && int.Parse(device[5..]) >= TorchSharp.torch.cuda.device_count())
                 throw new ArgumentException($"device '{device}' does not exist here: this host has {TorchSharp.torch.cuda.device_count()} CUDA devices.");
         }
     }

@@ -17,7 +17,7 @@ namespace Orchestrator.Grains;
 /// The coordinator of one job. A step:
 ///   1. next batch, trunk forward -> x (B, N, D_in); scatter x[:, groups_w, :] to every worker
 ///   2. workers run the grouped MLP forward concurrently; gather y (B, N, D_out)
-///   3. loss and dY = 2 (y - target) / numel, the verdict (loss, input checks) copied to the host unawaited; scatter dY
+///   3. loss and dY = 2 (y - target) / numel, the verdict (loss, input checks) copied to the host unawaited (<see cref="StepVerdict"/>); scatter dY
 ///   4. workers run backward and return dX slices, their AdamW step waiting; gather dX
 ///   5. read the verdict: trunk backward + AdamW (workers apply theirs with their next forward), or reject the step and
 ///      have every worker drop its waiting update
@@ -257,6 +257,7 @@ public sealed class CoordinatorGrain(
         var timer = new PhaseTimer();
         var traffic = new ExchangeTraffic();
         var kept = new List<Tensor>();   // the step's tensors, created and freed on the trunk's executor
+        StepVerdict? verdict = null;
         Tensor Keep(Tensor t)
         {
             kept.Add(t.DetachFromDisposeScope());
@@ -265,7 +266,7 @@ public sealed class CoordinatorGrain(
         try
         {
             double dataMs = 0;
-            var (features, targets, finite, x) = await TrunkExecutor.RunAsync(() =>
+            var (features, targets, x) = await TrunkExecutor.RunAsync(() =>
             {
                 long start = Stopwatch.GetTimestamp();
                 using var scope = NewDisposeScope();
@@ -274,24 +275,20 @@ public sealed class CoordinatorGrain(
                 var features = Keep(batch.Features.to(device).alias());               // (B, D_feat)
                 var targets = Keep(batch.Targets.to(device).alias());                 // (B, N, D_out)
                 dataMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                // 1 where all finite; read together with the loss, so the check costs no device sync of its own.
-                var finite = Keep(stack([features.isfinite().all(), targets.isfinite().all()]).to(ScalarType.Float64));   // (2)
-                return (features, targets, finite, Keep(model.Forward(features)));   // x (B, N, D_in)
+                return (features, targets, Keep(model.Forward(features)));            // x (B, N, D_in)
             });
             double trunkForward = timer.Lap();
 
             var y = await ExchangeAsync(x, job.Shape.Output, (worker, slice) => worker.ForwardAsync(slice), traffic, Keep);   // (B, N, D_out)
             double towerForward = timer.Lap();
 
-            var (dY, verdict) = await TrunkExecutor.RunAsync(() =>
+            var dY = await TrunkExecutor.RunAsync(() =>
             {
                 using var scope = NewDisposeScope();
                 var (lossTensor, dY) = MseLoss.Queue(y, targets);
-                // [loss, features finite, targets finite], copied to the host without waiting (into pinned memory on a
-                // GPU): it is read once the workers have their dY slices, so the GPU never idles waiting for that read.
-                var verdict = Keep(cat([lossTensor.reshape(1), finite]).to(CPU, non_blocking: true));
-                fence?.Record();
-                return (Keep(dY), verdict);
+                // Read once the workers have their dY slices, so the GPU never idles waiting for that read.
+                verdict = new StepVerdict(lossTensor, features, targets, fence);
+                return Keep(dY);
             });
             double lossMs = timer.Lap();
 
@@ -301,15 +298,9 @@ public sealed class CoordinatorGrain(
 
             var (loss, rejection) = await TrunkExecutor.RunAsync(() =>
             {
-                fence?.Wait();
-                var read = verdict.data<double>().ToArray();
-                string? rejection = read[1] == 0 ? BadBatchException.NonFinite(features, "features", steps)
-                    : read[2] == 0 ? BadBatchException.NonFinite(targets, "targets", steps)
-                    : double.IsFinite(read[0]) ? null
-                    : $"batch {steps} is rejected: its loss is {read[0]} (finite inputs: the model diverged or overflowed; try a smaller " +
-                      $"learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); the model is unchanged.";
+                var (loss, rejection) = verdict!.Read(steps, job);
                 if (rejection is null) model.Backward(dX);
-                return (read[0], rejection);
+                return (loss, rejection);
             });
             if (rejection is not null)
             {
@@ -324,7 +315,11 @@ public sealed class CoordinatorGrain(
         }
         finally
         {
-            await TrunkExecutor.RunAsync(() => kept.ForEach(t => t.Dispose()));
+            await TrunkExecutor.RunAsync(() =>
+            {
+                kept.ForEach(t => t.Dispose());
+                verdict?.Dispose();
+            });
         }
     }
 

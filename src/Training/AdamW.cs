@@ -1,55 +1,69 @@
+using Orchestrator.Kernels.Cuda;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Training;
 
 /// <summary>
-/// AdamW with decoupled weight decay, in place on plain tensors, with torch.optim.AdamW's formula:
+/// AdamW with decoupled weight decay, in place on the masters of <see cref="MasterWeight"/>s, with torch.optim.AdamW's
+/// formula:
 ///   p -= lr * wd * p
 ///   m  = b1 * m + (1 - b1) * g
 ///   v  = b2 * v + (1 - b2) * g²
 ///   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-/// The state (m, v, step count) is exposed so a checkpoint can save and restore it. For float16 and bfloat16
-/// parameters the state and the update math are float32 (eps = 1e-8 and small squared gradients vanish in half
-/// precision); only the result is rounded back into the parameter.
+/// The moments have the masters' dtype (float32 for half-precision jobs). On CUDA with float32 masters one fused kernel
+/// updates every parameter and its working copy in a single pass (<see cref="FusedAdamW"/>); elsewhere (the CPU, float64)
+/// the same formula runs as TorchSharp ops, and the working copies are refreshed after. The state (m, v, step count) is
+/// exposed so a checkpoint can save and restore it.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
     readonly OptimizerSpec settings;
-    readonly Tensor[] parameters;
+    readonly MasterWeight[] weights;
     public IReadOnlyList<Tensor> ExpAvg { get; }     // m, one per parameter
     public IReadOnlyList<Tensor> ExpAvgSq { get; }   // v, one per parameter
     public long StepCount { get; private set; }
 
-    public AdamW(OptimizerSpec settings, params Tensor[] parameters)
+    public AdamW(OptimizerSpec settings, params MasterWeight[] weights)
     {
         this.settings = settings;
-        this.parameters = parameters;
-        ExpAvg = parameters.Select(p => zeros_like(p, MomentDType(p.dtype)).DetachFromDisposeScope()).ToArray();
-        ExpAvgSq = parameters.Select(p => zeros_like(p, MomentDType(p.dtype)).DetachFromDisposeScope()).ToArray();
+        this.weights = weights;
+        ExpAvg = weights.Select(w => zeros_like(w.Master).DetachFromDisposeScope()).ToArray();
+        ExpAvgSq = weights.Select(w => zeros_like(w.Master).DetachFromDisposeScope()).ToArray();
     }
 
-    /// <summary>One update; grads[i] is the gradient of parameters[i].</summary>
+    /// <summary>One update; grads[i] is the gradient of parameter i, in its working dtype.</summary>
     public void Step(params Tensor[] grads)
     {
-        if (grads.Length != parameters.Length)
-            throw new ArgumentException($"AdamW has {parameters.Length} parameters but got {grads.Length} gradients.", nameof(grads));
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
+        if (grads.Length != weights.Length)
+            throw new ArgumentException($"AdamW has {weights.Length} parameters but got {grads.Length} gradients.", nameof(grads));
+        for (int i = 0; i < weights.Length; i++)
+            if (!grads[i].shape.SequenceEqual(weights[i].Master.shape))
+                throw new ArgumentException($"gradient {i} is ({string.Join(", ", grads[i].shape)}) but its parameter is " +
+                                            $"({string.Join(", ", weights[i].Master.shape)}).", nameof(grads));
         StepCount++;
         var (lr, b1, b2) = (settings.LearningRate, settings.Beta1, settings.Beta2);
-        double biasCorrection1 = 1 - Math.Pow(b1, StepCount);
+        double stepSize = lr / (1 - Math.Pow(b1, StepCount));
         double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(b2, StepCount));
-        for (int i = 0; i < parameters.Length; i++)
+        var fused = weights.Select((w, i) => new AdamWTensor(w.Master, ExpAvg[i], ExpAvgSq[i], grads[i], w.HasWorkingCopy ? w.Working : null)).ToArray();
+        if (FusedAdamW.Supports(fused))
         {
-            var (m, v) = (ExpAvg[i], ExpAvgSq[i]);
-            var (p, g) = parameters[i].dtype == m.dtype ? (parameters[i], grads[i]) : (parameters[i].to(m.dtype), grads[i].to(m.dtype));
+            FusedAdamW.Step(fused, new AdamWScalars((float)(1 - lr * settings.WeightDecay), (float)b1, (float)b2, (float)settings.Eps,
+                (float)stepSize, (float)biasCorrection2Sqrt));
+            return;
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        for (int i = 0; i < weights.Length; i++)
+        {
+            var (p, m, v) = (weights[i].Master, ExpAvg[i], ExpAvgSq[i]);
+            var g = grads[i].dtype == p.dtype ? grads[i] : grads[i].to(p.dtype);
             p.mul_(1 - lr * settings.WeightDecay);
             m.mul_(b1).add_(g, 1 - b1);
             v.mul_(b2).addcmul_(g, g, 1 - b2);
             var denom = (v.sqrt() / biasCorrection2Sqrt).add_(settings.Eps);
-            p.addcdiv_(m, denom, -lr / biasCorrection1);
-            if (!ReferenceEquals(p, parameters[i])) parameters[i].copy_(p);
+            p.addcdiv_(m, denom, -stepSize);
+            weights[i].Refresh();
         }
     }
 
@@ -57,24 +71,21 @@ public sealed class AdamW : IDisposable
     public void LoadState(long stepCount, IReadOnlyList<Tensor> expAvg, IReadOnlyList<Tensor> expAvgSq)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(stepCount);
-        if (expAvg.Count != parameters.Length || expAvgSq.Count != parameters.Length)
-            throw new ArgumentException($"AdamW has {parameters.Length} parameters but got {expAvg.Count} and {expAvgSq.Count} moments.");
-        for (int i = 0; i < parameters.Length; i++)
+        if (expAvg.Count != weights.Length || expAvgSq.Count != weights.Length)
+            throw new ArgumentException($"AdamW has {weights.Length} parameters but got {expAvg.Count} and {expAvgSq.Count} moments.");
+        for (int i = 0; i < weights.Length; i++)
             foreach (var moment in new[] { expAvg[i], expAvgSq[i] })
-                if (moment.dtype != ExpAvg[i].dtype || !moment.shape.SequenceEqual(parameters[i].shape))
-                    throw new ArgumentException($"moment {i} is {moment.dtype} ({string.Join(", ", moment.shape)}) but its parameter is " +
-                                                $"{parameters[i].dtype} ({string.Join(", ", parameters[i].shape)}).");
+                if (moment.dtype != ExpAvg[i].dtype || !moment.shape.SequenceEqual(ExpAvg[i].shape))
+                    throw new ArgumentException($"moment {i} is {moment.dtype} ({string.Join(", ", moment.shape)}) but its parameter's are " +
+                                                $"{ExpAvg[i].dtype} ({string.Join(", ", ExpAvg[i].shape)}).");
         using var noGrad = no_grad();
-        for (int i = 0; i < parameters.Length; i++)
+        for (int i = 0; i < weights.Length; i++)
         {
             ExpAvg[i].copy_(expAvg[i]);
             ExpAvgSq[i].copy_(expAvgSq[i]);
         }
         StepCount = stepCount;
     }
-
-    /// <summary>The dtype the moments of a parameter of <paramref name="dtype"/> are kept in.</summary>
-    public static ScalarType MomentDType(ScalarType dtype) => dtype is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
 
     public void Dispose()
     {

@@ -1,3 +1,4 @@
+using Orchestrator.Kernels.Cuda;
 using Orchestrator.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,41 +13,70 @@ public sealed partial class InProcessTrainer : IDisposable
 {
     readonly JobSpec spec;
     readonly IBatchSource source;
+    readonly Device device;
+    /// <summary>On a GPU, marks where a step's verdict copy was queued (null on the CPU, where copies are synchronous).</summary>
+    readonly StreamFence? fence;
     public Trunk Trunk { get; }
     public TowerShard Towers { get; }
     public long StepCount { get; private set; }
+    /// <summary>Called as each phase of a step has been queued (a benchmark records a CUDA event there).</summary>
+    public Action<StepPhase>? PhaseQueued { get; set; }
 
     public InProcessTrainer(JobSpec spec, Device? device = null)
     {
         this.spec = spec.Validate();
-        device ??= CPU;
+        this.device = device ?? CPU;
         var dtype = Kernels.DTypeNames.Parse(spec.DType);
-        source = BatchSources.Create(spec, device);
-        Trunk = new Trunk(spec.Shape, spec.Seed, dtype, device, spec.Optimizer);
-        Towers = new TowerShard(spec.Shape, new GroupRange(0, spec.Shape.Groups), spec.Seed, dtype, device, spec.Optimizer);
+        source = BatchSources.Create(spec, this.device);
+        Trunk = new Trunk(spec.Shape, spec.Seed, dtype, this.device, spec.Optimizer);
+        Towers = new TowerShard(spec.Shape, new GroupRange(0, spec.Shape.Groups), spec.Seed, dtype, this.device, spec.Optimizer);
+        fence = this.device.type == DeviceType.CUDA ? new StreamFence(this.device.index) : null;
     }
 
+    /// <summary>
+    /// One step. The device work is queued end to end with one host synchronisation, the verdict read after the towers'
+    /// backward is queued: a batch holding NaN or Inf, or a non-finite loss, is rejected (<see cref="BadBatchException"/>)
+    /// before any parameter changes.
+    /// </summary>
     public StepMetrics Step()
     {
         using var scope = NewDisposeScope();
         var timer = new PhaseTimer();
         using var batch = source.Get(StepCount);
-        var features = batch.Features.to(Trunk.Weight.device);             // (B, D_feat)
-        double data = timer.Lap();
+        var features = batch.Features.to(device);                          // (B, D_feat)
+        var targets = batch.Targets.to(device);                            // (B, N, D_out)
+        double data = Queued(StepPhase.Data, timer);
         var x = Trunk.Forward(features);                                    // (B, N, D_in)
-        double trunkForward = data + timer.Lap();
+        double trunkForward = data + Queued(StepPhase.TrunkForward, timer);
         var y = Towers.Forward(x);                                          // (B, N, D_out)
-        double towerForward = timer.Lap();
-        var (loss, dY) = MseLoss.Compute(y, batch.Targets.to(y.device));
-        double lossMs = timer.Lap();
-        var dX = Towers.Backward(dY);                                       // (B, N, D_in)
-        double towerBackward = timer.Lap();
+        double towerForward = Queued(StepPhase.TowersForward, timer);
+        var (lossTensor, dY) = MseLoss.Queue(y, targets);                  // (), (B, N, D_out)
+        using var verdict = new StepVerdict(lossTensor, features, targets, fence);
+        double lossMs = Queued(StepPhase.Loss, timer);
+        var dX = Towers.BackwardDeferred(dY);                               // (B, N, D_in); the towers' AdamW step waits
+        double towerBackward = Queued(StepPhase.TowersBackward, timer);
+
+        var (loss, rejection) = verdict.Read(StepCount, spec);
+        if (rejection is not null)
+        {
+            Towers.Discard();
+            Trunk.Discard();
+            throw new BadBatchException(rejection);
+        }
         Trunk.Backward(dX);
-        double trunkBackward = timer.Lap();
+        double trunkBackward = Queued(StepPhase.TrunkBackward, timer);
+        Towers.ApplyPending();
+        trunkBackward += Queued(StepPhase.TowersAdamW, timer);
         return new StepMetrics(StepCount++, loss, spec.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs, DataMs: data);
     }
 
-    /// <summary>Copies of every parameter under its <see cref="ParameterNames"/> name; the caller owns them.</summary>
+    double Queued(StepPhase phase, PhaseTimer timer)
+    {
+        PhaseQueued?.Invoke(phase);
+        return timer.Lap();
+    }
+
+    /// <summary>Copies of every parameter of record (the masters) under its <see cref="ParameterNames"/> name; the caller owns them.</summary>
     public Dictionary<string, Tensor> Parameters() => new()
     {
         [ParameterNames.TrunkWeight] = Trunk.Weight.clone().DetachFromDisposeScope(),
@@ -60,5 +90,6 @@ public sealed partial class InProcessTrainer : IDisposable
         source.Dispose();
         Trunk.Dispose();
         Towers.Dispose();
+        fence?.Dispose();
     }
 }

@@ -7,13 +7,15 @@ namespace Orchestrator.Training;
 /// <summary>
 /// The grouped SwiGLU towers of the contiguous groups [First, First + Count), their AdamW state, and the
 /// activations kept between Forward and Backward. One worker owns one shard; the single-process trainer owns
-/// one shard of all N groups. Group g's weights come from (seed, g) alone, so any split trains the same model.
+/// one shard of all N groups. Group g's weights come from (seed, g) alone, so any split trains the same model. The
+/// weights are <see cref="MasterWeight"/>s: float32 masters for half-precision jobs, read by the GEMMs through working
+/// copies in the job's dtype.
 /// </summary>
 public sealed class TowerShard : IDisposable
 {
     public GroupRange Groups { get; }
-    public Tensor WGateUp { get; }   // (count, D_in, 2H) = [gate | up]
-    public Tensor WDown { get; }     // (count, H, D_out)
+    readonly MasterWeight gateUp;    // (count, D_in, 2H) = [gate | up]
+    readonly MasterWeight down;      // (count, H, D_out)
     public AdamW? Optimizer { get; } // null for frozen towers (the synthetic teacher)
     SwiGluSaved? saved;
     Tensor[]? pending;               // gradients (dW_gate_up, dW_down) whose AdamW update has not been applied yet
@@ -23,12 +25,20 @@ public sealed class TowerShard : IDisposable
         if (groups.First < 0 || groups.Count < 1 || groups.End > shape.Groups)
             throw new ArgumentOutOfRangeException(nameof(groups), $"groups {groups} are not inside [0, {shape.Groups}).");
         Groups = groups;
-        WGateUp = GroupInit.Stacked(seed, groups, ParameterNames.TowerGateUp, [shape.Input, 2L * shape.Hidden],
-            1 / Math.Sqrt(shape.Input), dtype, device).DetachFromDisposeScope();
-        WDown = GroupInit.Stacked(seed, groups, ParameterNames.TowerDown, [shape.Hidden, shape.Output],
-            1 / Math.Sqrt(shape.Hidden), dtype, device).DetachFromDisposeScope();
-        Optimizer = optimizer is null ? null : new AdamW(optimizer, WGateUp, WDown);
+        var stored = optimizer is null ? dtype : MasterWeight.MasterDType(dtype);   // frozen towers (the teacher) keep no masters
+        gateUp = new MasterWeight(GroupInit.Stacked(seed, groups, ParameterNames.TowerGateUp, [shape.Input, 2L * shape.Hidden],
+            1 / Math.Sqrt(shape.Input), stored, device).DetachFromDisposeScope(), dtype);
+        down = new MasterWeight(GroupInit.Stacked(seed, groups, ParameterNames.TowerDown, [shape.Hidden, shape.Output],
+            1 / Math.Sqrt(shape.Hidden), stored, device).DetachFromDisposeScope(), dtype);
+        Optimizer = optimizer is null ? null : new AdamW(optimizer, gateUp, down);
     }
+
+    /// <summary>The gate/up weights of record (the master): (count, D_in, 2H).</summary>
+    public Tensor WGateUp => gateUp.Master;
+    /// <summary>The down weights of record (the master): (count, H, D_out).</summary>
+    public Tensor WDown => down.Master;
+    /// <summary>Both weights, in the order of the optimizer's state.</summary>
+    public IReadOnlyList<MasterWeight> Weights => [gateUp, down];
 
     /// <summary>
     /// x (B, count, D_in) -> y (B, count, D_out); keeps the activations for <see cref="Backward"/>. A deferred update
@@ -39,7 +49,7 @@ public sealed class TowerShard : IDisposable
         if (saved is not null) throw new InvalidOperationException($"shard {Groups}: Forward called twice without Backward.");
         ApplyPending();
         using var scope = NewDisposeScope();
-        var y = GroupedSwiGluMlp.Forward(x, WGateUp, WDown, out var kept);
+        var y = GroupedSwiGluMlp.Forward(x, gateUp.Working, down.Working, out var kept);
         kept.X.DetachFromDisposeScope(); kept.GateUp.DetachFromDisposeScope(); kept.Hidden.DetachFromDisposeScope();
         saved = kept;
         return y.MoveToOuterDisposeScope();
@@ -49,7 +59,7 @@ public sealed class TowerShard : IDisposable
     public Tensor Infer(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return GroupedSwiGluMlp.Forward(x, WGateUp, WDown).MoveToOuterDisposeScope();
+        return GroupedSwiGluMlp.Forward(x, gateUp.Working, down.Working).MoveToOuterDisposeScope();
     }
 
     /// <summary>dY (B, count, D_out) -> dX (B, count, D_in), after one AdamW step on this shard's weights.</summary>
@@ -71,7 +81,7 @@ public sealed class TowerShard : IDisposable
         if (saved is null) throw new InvalidOperationException($"shard {Groups}: Backward called without Forward.");
         if (Optimizer is null) throw new InvalidOperationException($"shard {Groups} is frozen.");
         using var scope = NewDisposeScope();
-        var grads = GroupedSwiGluMlp.Backward(saved, WGateUp, WDown, dY);
+        var grads = GroupedSwiGluMlp.Backward(saved, gateUp.Working, down.Working, dY);
         pending = [grads.DGateUp.DetachFromDisposeScope(), grads.DDown.DetachFromDisposeScope()];
         saved.Dispose();
         saved = null;
@@ -102,7 +112,7 @@ public sealed class TowerShard : IDisposable
 
     public void Dispose()
     {
-        WGateUp.Dispose(); WDown.Dispose();
+        gateUp.Dispose(); down.Dispose();
         saved?.Dispose();
         DropPending();
         Optimizer?.Dispose();

@@ -1,3 +1,4 @@
+using Orchestrator.Kernels.Cuda;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -5,14 +6,15 @@ namespace Orchestrator.Training;
 
 /// <summary>
 /// The shared input layer the coordinator owns: x = reshape(silu(features @ W + b), (B, N, D_in)).
-/// W (D_feat, N*D_in), b (N*D_in). Forward keeps what Backward needs; Backward steps AdamW.
+/// W (D_feat, N*D_in), b (N*D_in), each a <see cref="MasterWeight"/>: float32 masters for half-precision jobs, read by
+/// the GEMM through working copies in the job's dtype. Forward keeps what Backward needs; Backward steps AdamW.
 /// </summary>
 public sealed class Trunk : IDisposable
 {
     readonly ModelShape shape;
-    public Tensor Weight { get; }   // (D_feat, N*D_in)
-    public Tensor Bias { get; }     // (N*D_in)
-    readonly AdamW? optimizer;      // null for a frozen trunk (the synthetic teacher)
+    readonly MasterWeight weight;   // (D_feat, N*D_in)
+    readonly MasterWeight bias;     // (N*D_in)
+    readonly AdamW? optimizer;      // null for a frozen trunk (the synthetic teacher), which keeps no masters
     Tensor? savedFeatures;          // (B, D_feat)
     Tensor? savedPre;               // (B, N*D_in) pre-activation
 
@@ -20,12 +22,20 @@ public sealed class Trunk : IDisposable
     {
         this.shape = shape;
         long width = (long)shape.Groups * shape.Input;
-        Weight = GroupInit.Normal(seed, GroupInit.Shared, ParameterNames.TrunkWeight, [shape.Features, width],
-            1 / Math.Sqrt(shape.Features), dtype, device).DetachFromDisposeScope();
-        Bias = GroupInit.Normal(seed, GroupInit.Shared, ParameterNames.TrunkBias, [width], 0.1, dtype, device).DetachFromDisposeScope();
-        this.optimizer = optimizer is null ? null : new AdamW(optimizer, Weight, Bias);
+        var stored = optimizer is null ? dtype : MasterWeight.MasterDType(dtype);
+        weight = new MasterWeight(GroupInit.Normal(seed, GroupInit.Shared, ParameterNames.TrunkWeight, [shape.Features, width],
+            1 / Math.Sqrt(shape.Features), stored, device).DetachFromDisposeScope(), dtype);
+        bias = new MasterWeight(GroupInit.Normal(seed, GroupInit.Shared, ParameterNames.TrunkBias, [width], 0.1, stored, device)
+            .DetachFromDisposeScope(), dtype);
+        this.optimizer = optimizer is null ? null : new AdamW(optimizer, weight, bias);
     }
 
+    /// <summary>The weight of record (the master): (D_feat, N*D_in).</summary>
+    public Tensor Weight => weight.Master;
+    /// <summary>The bias of record (the master): (N*D_in).</summary>
+    public Tensor Bias => bias.Master;
+    /// <summary>The weight and the bias, in the order of the optimizer's state.</summary>
+    public IReadOnlyList<MasterWeight> Weights => [weight, bias];
     public AdamW? Optimizer => optimizer;
 
     /// <summary>features (B, D_feat) -> x (B, N, D_in), kept for <see cref="Backward"/>.</summary>
@@ -52,12 +62,11 @@ public sealed class Trunk : IDisposable
         if (savedPre is null || savedFeatures is null) throw new InvalidOperationException("Trunk.Backward called without Forward.");
         if (optimizer is null) throw new InvalidOperationException("this trunk is frozen.");
         using var scope = NewDisposeScope();
-        var dPre = dX.reshape(savedPre.shape) * SiluGrad(savedPre);   // (B, N*D_in)
-        var dWeight = savedFeatures.t().matmul(dPre);                  // (D_feat, N*D_in)
-        var dBias = dPre.sum(0L);                                      // (N*D_in)
+        var dPre = ActivationBackward(dX.reshape(savedPre.shape), savedPre);   // (B, N*D_in)
+        var dWeight = savedFeatures.t().matmul(dPre);                         // (D_feat, N*D_in)
+        var dBias = dPre.sum(0L);                                             // (N*D_in)
         optimizer.Step(dWeight, dBias);
-        savedPre.Dispose(); savedPre = null;
-        savedFeatures.Dispose(); savedFeatures = null;
+        Discard();
     }
 
     /// <summary>Drops what Forward kept, for a step that is rejected before its backward: nothing changes.</summary>
@@ -71,22 +80,28 @@ public sealed class Trunk : IDisposable
     {
         if (features.dim() != 2 || features.shape[1] != shape.Features)
             throw new ArgumentException($"features must be (B, {shape.Features}); got ({string.Join(", ", features.shape)}).", nameof(features));
-        return addmm(Bias, features, Weight, beta: 1, alpha: 1);                                  // (B, N*D_in)
+        return addmm(bias.Working, features, weight.Working, beta: 1, alpha: 1);                   // (B, N*D_in)
     }
 
     Tensor Activate(Tensor pre) => nn.functional.silu(pre).view(pre.shape[0], shape.Groups, shape.Input);   // (B, N, D_in)
 
-    /// <summary>silu'(z) = s * (1 + z * (1 - s)), s = sigmoid(z).</summary>
-    static Tensor SiluGrad(Tensor z)
+    /// <summary>dPre = dX * silu'(z), silu'(z) = s * (1 + z * (1 - s)), s = sigmoid(z): one fused pass on CUDA.</summary>
+    static Tensor ActivationBackward(Tensor dX, Tensor z)
     {
+        if (FusedElementwise.Supports(dX, z))
+        {
+            var dPre = empty_like(z);
+            FusedElementwise.SiluBackward(dX, z, dPre);
+            return dPre;
+        }
         var s = sigmoid(z);
-        return s * (1 + z * (1 - s));
+        return dX * (s * (1 + z * (1 - s)));
     }
 
     public void Dispose()
     {
-        Weight.Dispose(); Bias.Dispose();
-        savedPre?.Dispose(); savedFeatures?.Dispose();
+        weight.Dispose(); bias.Dispose();
+        Discard();
         optimizer?.Dispose();
     }
 }

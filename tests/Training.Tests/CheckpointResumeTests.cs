@@ -1,5 +1,6 @@
 using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
+using Orchestrator.Training.Data;
 using static TorchSharp.torch;
 using static Orchestrator.Training.Tests.Exactly;
 
@@ -36,6 +37,40 @@ public sealed class CheckpointResumeTests : IDisposable
         Assert.Equal(uninterrupted.StepCount, resumed.StepCount);
         CheckpointJobs.AssertSameTrunk(uninterrupted.Trunk, resumed.Trunk);
         CheckpointJobs.AssertSameTowers(uninterrupted.Towers, resumed.Towers);
+    }
+
+    [Fact]
+    public void A_bfloat16_checkpoint_from_before_float32_masters_resumes_with_its_weights_upcast()
+    {
+        using var scope = NewDisposeScope();
+        const string job = "legacy-bf16";   // written by the trainer before master weights: bf16 weights, float32 moments
+        CopyDirectory(Path.Combine(AppContext.BaseDirectory, "Fixtures", job), Path.Combine(scratch.Root, job));
+        var store = new CheckpointStore(scratch.Root);
+        var step = Path.Combine(scratch.Root, job, "step-000000006");
+        var trunkFile = SafeTensors.Read(Path.Combine(step, "trunk.safetensors"));
+        var towersFile = SafeTensors.Read(Path.Combine(step, "shard-0-3.safetensors"));
+        Assert.Equal(ScalarType.BFloat16, trunkFile[ParameterNames.TrunkWeight].dtype);
+
+        using var resumed = InProcessTrainer.Resume(store, job);
+        Assert.Equal(6, resumed.StepCount);
+        Assert.Equal(ScalarType.Float32, resumed.Trunk.Weight.dtype);
+        Assert.True(Same(trunkFile[ParameterNames.TrunkWeight].to(ScalarType.Float32), resumed.Trunk.Weight), "the trunk weight, upcast exactly");
+        Assert.True(Same(trunkFile["trunk.bias.exp_avg_sq"], resumed.Trunk.Optimizer!.ExpAvgSq[1]), "the moments as saved");
+        Assert.True(Same(towersFile["groups.2.down.weight"].to(ScalarType.Float32), resumed.Towers.WDown[2]), "a tower weight, upcast exactly");
+        Assert.True(Same(resumed.Towers.WDown.to(ScalarType.BFloat16), resumed.Towers.Weights[1].Working), "the working copy follows the master");
+
+        var losses = Enumerable.Range(0, 4).Select(_ => resumed.Step().Loss).ToArray();
+        Assert.All(losses, loss => Assert.True(double.IsFinite(loss) && loss > 0, $"loss {loss}"));
+        var manifest = resumed.SaveCheckpoint(store);   // saved again: float32 masters from now on
+        Assert.Equal(10, manifest.Step);
+        Assert.Equal(ScalarType.Float32, SafeTensors.Read(Path.Combine(scratch.Root, job, "step-000000010", "trunk.safetensors"))[ParameterNames.TrunkWeight].dtype);
+    }
+
+    static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (var directory in Directory.GetDirectories(from)) CopyDirectory(directory, Path.Combine(to, Path.GetFileName(directory)));
     }
 
     [Fact]

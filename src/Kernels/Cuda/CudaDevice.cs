@@ -18,7 +18,7 @@ public sealed partial class CudaDevice
     public int ComputeMinor { get; }
     readonly IntPtr context;
     readonly Lazy<IntPtr> cublas;
-    readonly Lazy<FusedSwiGlu.Module> swiGlu;
+    readonly ConcurrentDictionary<string, Lazy<KernelModule>> modules = new();
     readonly Lazy<IntPtr> sideStream;
 
     CudaDevice(int ordinal)
@@ -30,7 +30,6 @@ public sealed partial class CudaDevice
         ComputeMinor = CudaDriver.Attribute(device, CudaDriver.AttributeComputeCapabilityMinor);
         context = CudaDriver.RetainPrimaryContext(device);
         cublas = new(() => { MakeCurrent(); return Cublas.Create(); });
-        swiGlu = new(() => { MakeCurrent(); return FusedSwiGlu.Module.Load(this); });
         sideStream = new(() => { MakeCurrent(); return CudaDriver.CreateNonBlockingStream(); });
     }
 
@@ -50,7 +49,26 @@ public sealed partial class CudaDevice
     }
 
     internal IntPtr CublasHandle => cublas.Value;
-    internal FusedSwiGlu.Module SwiGluKernels => swiGlu.Value;
+    /// <summary>The embedded CUDA source <paramref name="resource"/>, compiled for this device on first use.</summary>
+    internal KernelModule Module(string resource) =>
+        modules.GetOrAdd(resource, r => new Lazy<KernelModule>(() => { MakeCurrent(); return KernelModule.Load(this, r); })).Value;
+
+    /// <summary>Threads per block of the one-dimensional elementwise kernels.</summary>
+    internal const uint BlockSize = 256;
+
+    /// <summary>
+    /// Launches a one-dimensional kernel with <paramref name="threads"/> threads in blocks of <see cref="BlockSize"/> on the
+    /// default stream. One work item per thread: a grid capped at 64 blocks per SM that strided over the rest ran the SwiGLU
+    /// backward at 55% of copy bandwidth instead of 96-99% (docs/kernel-notes.md); the kernels still stride, for grids
+    /// past the launch limit.
+    /// </summary>
+    internal unsafe void Launch(IntPtr function, long threads, void** args)
+    {
+        if (threads == 0) return;
+        long grid = Math.Min((threads + BlockSize - 1) / BlockSize, int.MaxValue);
+        MakeCurrent();
+        CudaDriver.Launch(function, (uint)grid, BlockSize, args);
+    }
     /// <summary>A non-blocking stream for small reads that must not wait behind the kernels queued on the default stream.</summary>
     internal IntPtr SideStream => sideStream.Value;
 

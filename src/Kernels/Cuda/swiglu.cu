@@ -1,4 +1,4 @@
-// Fused SwiGLU activation kernels, compiled at run time by NVRTC (no CUDA headers needed).
+// Fused SwiGLU activation kernels, compiled at run time by NVRTC after dtypes.cuh.
 //
 // gate_up is (rows, 2H): gate g in columns [0, H), up u in [H, 2H). hidden and d_hidden are (rows, H).
 //   forward:  h  = silu(g) * u
@@ -6,25 +6,12 @@
 // One read of every input and one write of every output. Each thread moves 16 bytes per operand
 // (V elements) when H and the pointers allow it, otherwise one element (V = 1). Math is in float.
 
-typedef unsigned short u16;
-typedef long long i64;
-
-struct F32  { typedef float S; static __device__ float load(S v) { return v; } static __device__ S store(float f) { return f; } };
-struct BF16 { typedef u16 S;
-  static __device__ float load(S v) { return __uint_as_float(((unsigned)v) << 16); }
-  static __device__ S store(float f) { u16 r; asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; } };
-struct F16  { typedef u16 S;
-  static __device__ float load(S v) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v)); return f; }
-  static __device__ S store(float f) { u16 r; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; } };
-
-template <class T, int V> struct __align__(sizeof(typename T::S) * V) Pack { typename T::S v[V]; };
-
 template <class T, int V>
 __device__ void swiglu_forward(const typename T::S* __restrict__ gate_up, typename T::S* __restrict__ hidden, i64 rows, i64 H)
 {
     typedef Pack<T, V> P;
     const i64 chunks = H / V, total = rows * chunks;
-    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
+    FOR_EACH_ITEM(i, total) {
         const i64 row = i / chunks, col = (i - row * chunks) * V;
         const P g = *reinterpret_cast<const P*>(gate_up + row * 2 * H + col);
         const P u = *reinterpret_cast<const P*>(gate_up + row * 2 * H + H + col);
@@ -32,7 +19,7 @@ __device__ void swiglu_forward(const typename T::S* __restrict__ gate_up, typena
         #pragma unroll
         for (int j = 0; j < V; j++) {
             const float gf = T::load(g.v[j]);
-            h.v[j] = T::store(gf / (1.0f + expf(-gf)) * T::load(u.v[j]));
+            h.v[j] = T::store(gf * sigmoidf(gf) * T::load(u.v[j]));
         }
         *reinterpret_cast<P*>(hidden + row * H + col) = h;
     }
@@ -44,7 +31,7 @@ __device__ void swiglu_backward(const typename T::S* __restrict__ gate_up, const
 {
     typedef Pack<T, V> P;
     const i64 chunks = H / V, total = rows * chunks;
-    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
+    FOR_EACH_ITEM(i, total) {
         const i64 row = i / chunks, col = (i - row * chunks) * V;
         const P g = *reinterpret_cast<const P*>(gate_up + row * 2 * H + col);
         const P u = *reinterpret_cast<const P*>(gate_up + row * 2 * H + H + col);
@@ -53,7 +40,7 @@ __device__ void swiglu_backward(const typename T::S* __restrict__ gate_up, const
         #pragma unroll
         for (int j = 0; j < V; j++) {
             const float gf = T::load(g.v[j]), uf = T::load(u.v[j]), dhf = T::load(dh.v[j]);
-            const float s = 1.0f / (1.0f + expf(-gf));
+            const float s = sigmoidf(gf);
             dg.v[j] = T::store(dhf * uf * s * (1.0f + gf * (1.0f - s)));
             du.v[j] = T::store(dhf * gf * s);
         }

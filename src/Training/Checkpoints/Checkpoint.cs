@@ -115,6 +115,7 @@ public sealed class Checkpoint
         var tensors = SafeTensors.Read(path, out var metadata, names.Contains);
         try
         {
+            StateLayout.UpcastLegacyWeights(tensors, Kernels.DTypeNames.Parse(Job.DType));
             foreach (var (key, value) in StateLayout.Metadata(Job.Name, Manifest.Step, Manifest.OptimizerStep, groups))
                 if (!metadata.TryGetValue(key, out var found) || found != value)
                     throw new InvalidDataException($"{path}: metadata '{key}' is '{found}', but this checkpoint needs '{value}'.");

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 namespace Orchestrator.Training.Checkpoints;
 
 /// <summary>
-/// The training state of one part of the model as named CPU tensors (<see cref="StateLayout"/> names): the trunk
+/// The training state of one part of the model as named CPU tensors (<see cref="StateLayout"/> names): the masters and
+/// moments (float32 for half-precision jobs, the parameters of record) of the trunk
 /// (<see cref="Groups"/> null) or the towers of a group range, with the AdamW step count. Exporting copies to the
 /// CPU, so training may go on while another thread writes the state; restoring copies back. Owns its tensors.
 /// </summary>
@@ -31,11 +32,11 @@ public sealed class ShardState : IDisposable
         var optimizer = Trained(shard.Optimizer, $"tower shard {shard.Groups}");
         using var scope = NewDisposeScope();
         var tensors = new Dictionary<string, Tensor>();
-        Tensor[] parameters = [shard.WGateUp, shard.WDown];
-        for (int i = 0; i < parameters.Length; i++)
+        var weights = shard.Weights;
+        for (int i = 0; i < weights.Count; i++)
             foreach (var slot in StateLayout.Slots)
             {
-                var all = CpuCopy(Slot(parameters[i], optimizer, i, slot));                        // (count, ...)
+                var all = CpuCopy(Slot(weights[i], optimizer, i, slot));                           // (count, ...)
                 for (int k = 0; k < shard.Groups.Count; k++)
                     tensors[StateLayout.Tower(shard.Groups.First + k, StateLayout.TowerMatrices[i], slot)] = all[k].DetachFromDisposeScope();
             }
@@ -48,10 +49,10 @@ public sealed class ShardState : IDisposable
         var optimizer = Trained(trunk.Optimizer, "the trunk");
         using var scope = NewDisposeScope();
         var tensors = new Dictionary<string, Tensor>();
-        Tensor[] parameters = [trunk.Weight, trunk.Bias];
-        for (int i = 0; i < parameters.Length; i++)
+        var weights = trunk.Weights;
+        for (int i = 0; i < weights.Count; i++)
             foreach (var slot in StateLayout.Slots)
-                tensors[StateLayout.Trunk(StateLayout.TrunkParameters[i], slot)] = CpuCopy(Slot(parameters[i], optimizer, i, slot)).DetachFromDisposeScope();
+                tensors[StateLayout.Trunk(StateLayout.TrunkParameters[i], slot)] = CpuCopy(Slot(weights[i], optimizer, i, slot)).DetachFromDisposeScope();
         return new ShardState(null, optimizer.StepCount, tensors);
     }
 
@@ -61,7 +62,7 @@ public sealed class ShardState : IDisposable
         if (Groups != shard.Groups) throw new ArgumentException($"this state holds {Describe()}, not towers {shard.Groups}.");
         var optimizer = Trained(shard.Optimizer, $"tower shard {shard.Groups}");
         using var scope = NewDisposeScope();
-        Restore([shard.WGateUp, shard.WDown], optimizer, (i, slot) =>
+        Restore(shard.Weights, optimizer, (i, slot) =>
             stack(Enumerable.Range(shard.Groups.First, shard.Groups.Count)
                 .Select(g => Get(StateLayout.Tower(g, StateLayout.TowerMatrices[i], slot))).ToArray()));   // (count, ...)
     }
@@ -71,21 +72,28 @@ public sealed class ShardState : IDisposable
     {
         if (Groups is not null) throw new ArgumentException($"this state holds {Describe()}, not the trunk.");
         var optimizer = Trained(trunk.Optimizer, "the trunk");
-        Restore([trunk.Weight, trunk.Bias], optimizer, (i, slot) => Get(StateLayout.Trunk(StateLayout.TrunkParameters[i], slot)));
+        Restore(trunk.Weights, optimizer, (i, slot) => Get(StateLayout.Trunk(StateLayout.TrunkParameters[i], slot)));
     }
 
-    /// <summary>parameters[i] and its moments take the values saved(i, slot); shapes and dtypes must already agree.</summary>
-    void Restore(Tensor[] parameters, AdamW optimizer, Func<int, string, Tensor> saved)
+    /// <summary>
+    /// weights[i]'s master and moments take the values saved(i, slot) and its working copy is refreshed; shapes and dtypes
+    /// must already agree.
+    /// </summary>
+    void Restore(IReadOnlyList<MasterWeight> weights, AdamW optimizer, Func<int, string, Tensor> saved)
     {
-        var values = parameters.Select((p, i) => StateLayout.Slots.Select(slot => Checked(saved(i, slot), p, i, slot)).ToArray()).ToArray();
+        var values = weights.Select((w, i) => StateLayout.Slots.Select(slot => Checked(saved(i, slot), w.Master, i, slot)).ToArray()).ToArray();
         using var noGrad = no_grad();
-        for (int i = 0; i < parameters.Length; i++) parameters[i].copy_(values[i][0]);
+        for (int i = 0; i < weights.Count; i++)
+        {
+            weights[i].Master.copy_(values[i][0]);
+            weights[i].Refresh();
+        }
         optimizer.LoadState(OptimizerStep, values.Select(v => v[1]).ToArray(), values.Select(v => v[2]).ToArray());
     }
 
     Tensor Checked(Tensor value, Tensor parameter, int index, string slot)
     {
-        var dtype = StateLayout.SlotDType(slot, parameter.dtype);
+        var dtype = parameter.dtype;
         if (value.dtype != dtype || !value.shape.SequenceEqual(parameter.shape))
             throw new ArgumentException($"{Describe()}: saved {slot} of parameter {index} is {value.dtype} ({string.Join(", ", value.shape)}) " +
                                         $"but the model keeps {dtype} ({string.Join(", ", parameter.shape)}).");
@@ -98,9 +106,9 @@ public sealed class ShardState : IDisposable
     static AdamW Trained(AdamW? optimizer, string what) =>
         optimizer ?? throw new InvalidOperationException($"{what} is frozen: it has no training state.");
 
-    static Tensor Slot(Tensor parameter, AdamW optimizer, int index, string slot) => slot switch
+    static Tensor Slot(MasterWeight weight, AdamW optimizer, int index, string slot) => slot switch
     {
-        StateLayout.Weight => parameter,
+        StateLayout.Weight => weight.Master,
         StateLayout.ExpAvg => optimizer.ExpAvg[index],
         StateLayout.ExpAvgSq => optimizer.ExpAvgSq[index],
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, null),

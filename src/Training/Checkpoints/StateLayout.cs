@@ -32,8 +32,28 @@ public static class StateLayout
 
     public static string Trunk(string parameter, string slot) => slot == Weight ? parameter : $"{parameter}.{slot}";
 
-    /// <summary>Weights are kept in the job's dtype, AdamW's moments in the optimizer's (float32 for half precision).</summary>
-    public static ScalarType SlotDType(string slot, ScalarType jobDType) => slot == Weight ? jobDType : AdamW.MomentDType(jobDType);
+    /// <summary>
+    /// Every slot is saved in the masters' dtype (float32 for half-precision jobs): PyTorch users load float32 weights.
+    /// Checkpoints written before master weights hold half-precision weights; <see cref="UpcastLegacyWeights"/> reads them.
+    /// </summary>
+    public static ScalarType SlotDType(ScalarType jobDType) => MasterWeight.MasterDType(jobDType);
+
+    /// <summary>
+    /// Replaces, in <paramref name="tensors"/>, each weight (not moment) that a checkpoint written before float32 masters
+    /// saved in the job's half-precision dtype by its float32 upcast, so it restores as the master (exactly: every half
+    /// value is a float32). Other tensors stay for <see cref="Mismatch"/> to judge.
+    /// </summary>
+    public static void UpcastLegacyWeights(Dictionary<string, Tensor> tensors, ScalarType jobDType)
+    {
+        var master = MasterWeight.MasterDType(jobDType);
+        if (master == jobDType) return;
+        foreach (var (name, tensor) in tensors.ToArray())
+            if (tensor.dtype == jobDType && !name.EndsWith("." + ExpAvg, StringComparison.Ordinal) && !name.EndsWith("." + ExpAvgSq, StringComparison.Ordinal))
+            {
+                tensors[name] = tensor.to(master).DetachFromDisposeScope();
+                tensor.Dispose();
+            }
+    }
 
     /// <summary>Every tensor the towers of <paramref name="groups"/> save, with its shape and dtype.</summary>
     public static IEnumerable<(string Name, long[] Shape, ScalarType DType)> TowerTensors(ModelShape shape, GroupRange groups, ScalarType dtype)
@@ -42,8 +62,8 @@ public static class StateLayout
         for (int g = groups.First; g < groups.End; g++)
             foreach (var slot in Slots)
             {
-                yield return (Tower(g, GateUp, slot), gateUp, SlotDType(slot, dtype));
-                yield return (Tower(g, Down, slot), down, SlotDType(slot, dtype));
+                yield return (Tower(g, GateUp, slot), gateUp, SlotDType(dtype));
+                yield return (Tower(g, Down, slot), down, SlotDType(dtype));
             }
     }
 
@@ -81,8 +101,8 @@ public static class StateLayout
         long width = (long)shape.Groups * shape.Input;
         foreach (var slot in Slots)
         {
-            yield return (Trunk(ParameterNames.TrunkWeight, slot), [shape.Features, width], SlotDType(slot, dtype));
-            yield return (Trunk(ParameterNames.TrunkBias, slot), [width], SlotDType(slot, dtype));
+            yield return (Trunk(ParameterNames.TrunkWeight, slot), [shape.Features, width], SlotDType(dtype));
+            yield return (Trunk(ParameterNames.TrunkBias, slot), [width], SlotDType(dtype));
         }
     }
 }

@@ -1,0 +1,21 @@
+// Prepended to every kernel source of this folder before NVRTC compiles it (KernelModule): no CUDA headers needed.
+//
+// Element types as loaded and stored; all math is in float. S is the storage type.
+typedef unsigned short u16;
+typedef long long i64;
+
+struct F32  { typedef float S; static __device__ float load(S v) { return v; } static __device__ S store(float f) { return f; } };
+struct BF16 { typedef u16 S;
+  static __device__ float load(S v) { return __uint_as_float(((unsigned)v) << 16); }
+  static __device__ S store(float f) { u16 r; asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; } };
+struct F16  { typedef u16 S;
+  static __device__ float load(S v) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v)); return f; }
+  static __device__ S store(float f) { u16 r; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; } };
+
+// V elements moved as one access of sizeof(S) * V bytes (16 for the vector variants).
+template <class T, int V> struct __align__(sizeof(typename T::S) * V) Pack { typename T::S v[V]; };
+
+__device__ inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// Grid-stride loop over n work items, one per thread in the usual launch (CudaDevice.Launch).
+#define FOR_EACH_ITEM(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)

@@ -23,6 +23,8 @@ public sealed class AdamW : IDisposable
     public IReadOnlyList<Tensor> ExpAvg { get; }     // m, one per parameter
     public IReadOnlyList<Tensor> ExpAvgSq { get; }   // v, one per parameter
     public long StepCount { get; private set; }
+    /// <summary>Whether CUDA float32 masters take the fused kernel; false keeps the TorchSharp ops (a benchmark's baseline).</summary>
+    public bool AllowFused { get; init; } = true;
 
     public AdamW(OptimizerSpec settings, params MasterWeight[] weights)
     {
@@ -46,7 +48,7 @@ public sealed class AdamW : IDisposable
         double stepSize = lr / (1 - Math.Pow(b1, StepCount));
         double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(b2, StepCount));
         var fused = weights.Select((w, i) => new AdamWTensor(w.Master, ExpAvg[i], ExpAvgSq[i], grads[i], w.HasWorkingCopy ? w.Working : null)).ToArray();
-        if (FusedAdamW.Supports(fused))
+        if (AllowFused && FusedAdamW.Supports(fused))
         {
             FusedAdamW.Step(fused, new AdamWScalars((float)(1 - lr * settings.WeightDecay), (float)b1, (float)b2, (float)settings.Eps,
                 (float)stepSize, (float)biasCorrection2Sqrt));

@@ -86,7 +86,7 @@ public sealed class Trunk : IDisposable
     Tensor Activate(Tensor pre) => nn.functional.silu(pre).view(pre.shape[0], shape.Groups, shape.Input);   // (B, N, D_in)
 
     /// <summary>dPre = dX * silu'(z), silu'(z) = s * (1 + z * (1 - s)), s = sigmoid(z): one fused pass on CUDA.</summary>
-    static Tensor ActivationBackward(Tensor dX, Tensor z)
+    public static Tensor ActivationBackward(Tensor dX, Tensor z)
     {
         if (FusedElementwise.Supports(dX, z))
         {

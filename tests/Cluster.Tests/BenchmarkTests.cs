@@ -13,7 +13,7 @@ public class BenchmarkTests
         var settings = new BenchmarkSettings(Batch: 16, Groups: 3, InputDim: 32, LinearOutputDim: 48, HiddenDim: 40, MlpOutputDim: 24,
             DType: ScalarType.Float32, Device: CPU, Warmup: 1, Repetitions: 3, InputSets: 2);
         var report = KernelBenchmark.Run(settings);
-        Assert.Equal(6, report.Rows.Count);
+        Assert.Equal(9, report.Rows.Count);   // 4 GEMM cases, the SwiGLU activation both ways, AdamW, MSE, the trunk's SiLU backward
         Assert.Equal(6, report.MlpPhases.Count);
         Assert.All(report.Rows, r => Assert.True(r.LoopMs > 0 && r.OursMs > 0 && r.Rate > 0 && r.PercentOfCeiling > 0, r.Case));
         var table = KernelBenchmark.ToMarkdown(report);
@@ -25,8 +25,26 @@ public class BenchmarkTests
     public void The_gpu_check_passes_on_the_cpu_for_every_shape()
     {
         var results = GpuCheck.Run(CPU, [ScalarType.Float64, ScalarType.Float32], GpuCheck.DefaultShapes[1..]);
-        Assert.Equal(2 * 3 * 7, results.Count);
+        // Per shape: 7 kernel quantities; for float32 also MSE loss and dY, the SiLU backward and 3 AdamW tensors x 3 slots.
+        Assert.Equal(3 * 7 + 3 * (7 + 3 + 9), results.Count);
         Assert.All(results, r => Assert.True(r.Passed, $"{r.DType} {r.Shape} {r.Quantity}: {r.RelativeError:E2}"));
+    }
+
+    [Fact]
+    public void The_step_floors_count_the_seed_jobs_work()
+    {
+        var seed = new JobSpec
+        {
+            Shape = new ModelShape { Groups = 12, Features = 1024, Input = 1024, Hidden = 3072, Output = 1024 },
+            BatchSize = 2560,
+            DType = "bfloat16",
+        };
+        var work = Enum.GetValues<StepPhase>().ToDictionary(p => p, p => StepFloors.Of(p, seed));
+        double towerParameters = 12.0 * (1024 * 6144 + 3072 * 1024);
+        Assert.Equal(1.74e12, work[StepPhase.TowersForward].Flops + work[StepPhase.TowersBackward].Flops, 0.01e12);
+        Assert.Equal(28 * towerParameters, work[StepPhase.TowersAdamW].Bytes);   // float32 masters and moments, bf16 gradient and copy
+        Assert.Equal(1.87e12, work.Values.Sum(w => w.Flops), 0.01e12);
+        Assert.Equal(2.0, new PhaseWork(790e9, 4.2e9).FloorMs(790, 4200), 12);   // 1 ms of GEMM at 790 TFLOP/s + 1 ms of bytes at 4.2 TB/s
     }
 
     static readonly JobSpec SmallStep = new()

@@ -58,6 +58,48 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_step_queues_its_phases_in_order()
+    {
+        using var trainer = new InProcessTrainer(SmallJob(new Check().Seed));
+        var seen = new List<StepPhase>();
+        trainer.PhaseQueued = seen.Add;
+        trainer.Step();
+        trainer.Step();
+        var once = Enum.GetValues<StepPhase>();
+        Assert.Equal(once.Concat(once), seen);
+    }
+
+    [Theory]
+    [InlineData("features")]
+    [InlineData("targets")]
+    [InlineData("loss")]
+    public void A_bad_batch_is_rejected_before_any_parameter_changes(string damage)
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        var spec = SmallJob(check.Seed) with { DType = "float32" };
+        var features = check.Randn([spec.BatchSize, spec.Shape.Features], ScalarType.Float32);
+        var targets = check.Randn([spec.BatchSize, spec.Shape.Groups, spec.Shape.Output], ScalarType.Float32);
+        switch (damage)
+        {
+            case "features": features[3, 1] = tensor(float.NaN); break;
+            case "targets": targets[0, 1, 0] = tensor(float.PositiveInfinity); break;
+            default: targets[2, 2, 1] = tensor(3e38f); break;   // finite, but its squared error overflows float32
+        }
+        using var scratch = new ScratchDirectory();
+        var path = scratch.NewFile();
+        SafeTensors.Write(path, new Dictionary<string, Tensor> { [SafetensorsSource.FeaturesName] = features, [SafetensorsSource.TargetsName] = targets });
+        using var trainer = new InProcessTrainer(spec with { Data = spec.Data with { Source = "safetensors", Path = path } });
+        var before = trainer.Parameters();
+        var e = Assert.Throws<BadBatchException>(() => trainer.Step());
+        Assert.Contains("batch 0 is rejected", e.Message);
+        Assert.Contains(damage == "loss" ? "its loss is" : $"its {damage} hold 1 NaN or infinite values", e.Message);
+        Assert.Equal(0, trainer.StepCount);
+        Assert.All(trainer.Parameters(), kv => Assert.True(Exactly.Same(before[kv.Key], kv.Value), kv.Key));
+        Assert.Throws<BadBatchException>(() => trainer.Step());   // the rejected step left nothing behind
+    }
+
+    [Fact]
     public void Mse_loss_and_its_gradient_match_autograd()
     {
         using var scope = NewDisposeScope();

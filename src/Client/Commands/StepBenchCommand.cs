@@ -5,7 +5,10 @@ using Spectre.Console.Cli;
 
 namespace Orchestrator.Client.Commands;
 
-/// <summary>`orchestrator bench-step`: the full training step in process, on one silo, on two silos and on two silo processes sharing a device.</summary>
+/// <summary>
+/// `orchestrator bench-step`: the full training step in process, on one silo, on two silos and on two silo processes
+/// sharing a device; on a GPU then the in-process step's device time per phase beside each phase's floor.
+/// </summary>
 public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
 {
     public sealed class Settings : StepShapeSettings
@@ -32,6 +35,14 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         var spec = (s.ToJobSpec("bench-step") with { Transport = s.Transport }).Validate();
         var rows = await StepBenchmark.RunAsync(spec, s.Device, s.Warmup, s.Steps, s.Transport, p => Console.Error.WriteLine($"timing {p}"));
         Console.WriteLine(StepBenchmark.ToMarkdown(spec, s.Device, rows));
+        if (Kernels.Devices.IsGpuName(s.Device))
+        {
+            Console.Error.WriteLine("timing the phases in process");
+            using var data = new StepBenchmark.RandomDataFile(spec);
+            var breakdown = StepBreakdown.Run(data.Job(spec, s.Device, s.Steps), Kernels.Devices.Parse(s.Device), s.Warmup, s.Steps);
+            Console.WriteLine();
+            Console.WriteLine(StepBreakdown.ToMarkdown(breakdown));
+        }
         if (s.MemorySteps > 0)
         {
             var samples = await StepBenchmark.MemoryAsync(spec, s.Device, s.MemorySteps, s.MemoryEvery, s.Transport, p => Console.Error.WriteLine(p));

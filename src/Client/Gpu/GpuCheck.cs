@@ -1,4 +1,5 @@
 using Orchestrator.Kernels;
+using Orchestrator.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,7 +14,7 @@ public sealed record CheckResult(string DType, string Shape, string Quantity, do
 /// <summary>
 /// Correctness of the kernels on a device: the grouped linear layer and the grouped SwiGLU MLP, forward
 /// and every gradient, against the per-group loop differentiated by autograd in float64 from the same
-/// (rounded) inputs. Fresh random data each run; the allocator is poisoned with NaN before every call,
+/// (rounded) inputs; the training step's fused MSE, SiLU backward and AdamW against their float64 formulas. Fresh random data each run; the allocator is poisoned with NaN before every call,
 /// so an output element the kernels fail to write shows up as a NaN error.
 /// </summary>
 public static class GpuCheck
@@ -51,6 +52,7 @@ public static class GpuCheck
                 progress?.Invoke($"{dtype} {shape}");
                 results.AddRange(CheckSwiGlu(device, dtype, shape));
                 results.AddRange(CheckLinear(device, dtype, shape));
+                if (dtype != ScalarType.Float64) results.AddRange(CheckStepKernels(device, dtype, shape));   // float64 takes the reference's own ops
             }
         return results;
     }
@@ -117,6 +119,63 @@ public static class GpuCheck
             new(name, shape, "grouped linear dX", Error(dx, rx.grad!), tol),
             new(name, shape, "grouped linear dW", Error(dw, rw.grad!), tol),
         ];
+    }
+
+    /// <summary>
+    /// The training step's fused kernels against the same formulas in float64 TorchSharp ops on the same (rounded) inputs:
+    /// MSE loss and dY, the trunk's SiLU backward, and AdamW over three tensors in one launch (one of odd size, so its
+    /// tail takes the scalar path), three steps so the bias corrections move.
+    /// </summary>
+    static IEnumerable<CheckResult> CheckStepKernels(Device device, ScalarType dtype, Shape s)
+    {
+        using var scope = NewDisposeScope();
+        string name = DTypeNames.Name(dtype), shape = s.ToString();
+        double tol = Tolerance(dtype);
+        var results = new List<CheckResult>();
+
+        var y = Draw([s.Batch, s.Groups, s.OutputDim], 1, dtype, device);
+        var target = Draw([s.Batch, s.Groups, s.OutputDim], 1, dtype, device);
+        Poison(device, s, dtype);
+        var (loss, dY) = MseLoss.Queue(y, target);
+        var diff = y.to(ScalarType.Float64) - target.to(ScalarType.Float64);
+        // The fused kernel sums float32 terms in float64; TorchSharp's CPU mean rounds to the dtype.
+        results.Add(new(name, shape, "MSE loss", Error(loss, diff.square().mean()), device.type == DeviceType.CUDA ? 1e-5 : tol));
+        results.Add(new(name, shape, "MSE dY", Error(dY, diff * (2.0 / diff.numel())), tol));
+
+        var pre = Draw([s.Batch, s.Groups * s.InputDim], 2, dtype, device);
+        var dX = Draw([s.Batch, s.Groups * s.InputDim], 1, dtype, device);
+        Poison(device, s, dtype);
+        var dPre = Trunk.ActivationBackward(dX, pre);
+        var z = pre.to(ScalarType.Float64);
+        var sg = sigmoid(z);
+        results.Add(new(name, shape, "trunk SiLU bwd", Error(dPre, dX.to(ScalarType.Float64) * (sg * (1 + z * (1 - sg)))), tol));
+
+        long[][] shapes = [[s.Groups, s.InputDim, 2 * s.HiddenDim], [s.Groups, s.HiddenDim, s.OutputDim], [2 * s.Batch + 1]];
+        var settings = new OptimizerSpec { LearningRate = 1e-3, WeightDecay = 0.1 };
+        var initial = shapes.Select(sh => randn(sh, ScalarType.Float64, device).mul_(0.03).to(ScalarType.Float32)).ToArray();
+        var fused = initial.Select(t => new MasterWeight(t.clone(), dtype)).ToArray();
+        var reference = initial.Select(t => new MasterWeight(t.to(ScalarType.Float64), ScalarType.Float64)).ToArray();
+        using (var fusedAdam = new AdamW(settings, fused))
+        using (var referenceAdam = new AdamW(settings, reference))
+        {
+            for (int step = 0; step < 3; step++)
+            {
+                var grads = shapes.Select(sh => Draw(sh, 1e-2, dtype, device)).ToArray();
+                fusedAdam.Step(grads);
+                referenceAdam.Step(grads.Select(g => g.to(ScalarType.Float64)).ToArray());
+            }
+            for (int i = 0; i < shapes.Length; i++)
+            {
+                string what = $"AdamW tensor {i} ({string.Join("x", shapes[i])})";
+                results.Add(new(name, shape, $"{what} master", Error(fused[i].Master, reference[i].Master), 1e-5));
+                results.Add(new(name, shape, $"{what} exp_avg", Error(fusedAdam.ExpAvg[i], referenceAdam.ExpAvg[i]), 1e-5));
+                results.Add(new(name, shape, $"{what} exp_avg_sq", Error(fusedAdam.ExpAvgSq[i], referenceAdam.ExpAvgSq[i]), 1e-5));
+                if (fused[i].HasWorkingCopy)
+                    results.Add(new(name, shape, $"{what} working copy", Error(fused[i].Working, reference[i].Master), tol));
+            }
+        }
+        foreach (var w in fused.Concat(reference)) w.Dispose();
+        return results;
     }
 
     static Tensor Draw(long[] shape, double scale, ScalarType dtype, Device device) =>

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Orchestrator.Kernels;
+using Orchestrator.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -66,7 +67,7 @@ public static class KernelBenchmark
 
         // Ceilings before and after the cases; the higher counts (clocks drift over a run).
         progress?.Invoke("ceilings");
-        double gemmCeiling = GemmCeilingTflops(timer, s), copyCeiling = CopyCeilingGBps(timer, s);
+        double gemmCeiling = Ceilings.GemmTflops(timer, s.DType), copyCeiling = Ceilings.CopyGBps(timer, s.DType);
 
         var rows_ = new List<BenchmarkRow>();
         void Gemm(string name, double flops, Action<int> loop, Action<int> ours)
@@ -148,6 +149,41 @@ public static class KernelBenchmark
                 hidden = (nn.functional.silu(leaf.narrow(-1, 0, h)) * leaf.narrow(-1, h, h)).DetachFromDisposeScope();
             });
 
+        // The training step's other memory-bound kernels, at the seed job's sizes: each fused pass against the same
+        // formula in TorchSharp ops.
+        long towerParameters = n * (d * 2 * h + h * m), trunkWidth = n * d;
+        var masterDType = MasterWeight.MasterDType(s.DType);
+        MasterWeight Weight() => new(randn([towerParameters], masterDType, s.Device).mul_(0.03).DetachFromDisposeScope(), s.DType);
+        using (no_grad())
+        using (var fusedWeight = Weight())
+        using (var opsWeight = Weight())
+        using (var fused = new AdamW(new OptimizerSpec(), fusedWeight))
+        using (var ops = new AdamW(new OptimizerSpec(), opsWeight) { AllowFused = false })
+        {
+            var gradient = Rand([towerParameters], 1e-3);
+            long masterBytes = DTypeNames.ElementSize(masterDType), perParameter = 6 * masterBytes + es + (fusedWeight.HasWorkingCopy ? es : 0);
+            Elementwise($"AdamW, the towers' {towerParameters / 1e6:F1}M parameters ({perParameter} B each)", (double)perParameter * towerParameters,
+                _ => ops.Step(gradient), _ => fused.Step(gradient));
+            var ys = Sets(s.InputSets, () => Rand([b, n, m], 1));
+            Elementwise($"MSE loss and dY (B={b}, N={n}, D_out={m})", 3.0 * rows * m * es,
+                i =>
+                {
+                    var diff = Pick(ys, i) - Pick(dOuts, i);
+                    _ = diff.square().mean().to(ScalarType.Float64);
+                    diff.mul_(2.0 / diff.numel());
+                },
+                i => MseLoss.Queue(Pick(ys, i), Pick(dOuts, i)));
+            var pres = Sets(s.InputSets, () => Rand([b, trunkWidth], 1));
+            var dxs = Sets(s.InputSets, () => Rand([b, trunkWidth], 1));
+            Elementwise($"trunk SiLU bwd (B={b}, N*D_in={trunkWidth})", 3.0 * b * trunkWidth * es,
+                i =>
+                {
+                    var (z, sg) = (Pick(pres, i), sigmoid(Pick(pres, i)));
+                    _ = Pick(dxs, i) * (sg * (1 + z * (1 - sg)));
+                },
+                i => Trunk.ActivationBackward(Pick(dxs, i), Pick(pres, i)));
+        }
+
         // Where the SwiGLU MLP's time goes: each kernel of our step alone.
         var hiddens = dHiddens;   // any (B, N, H) random data serves as the hidden activations
         var phases = new List<PhaseRow>();
@@ -168,8 +204,8 @@ public static class KernelBenchmark
         }
 
         progress?.Invoke("ceilings again");
-        gemmCeiling = Math.Max(gemmCeiling, GemmCeilingTflops(timer, s));
-        copyCeiling = Math.Max(copyCeiling, CopyCeilingGBps(timer, s));
+        gemmCeiling = Math.Max(gemmCeiling, Ceilings.GemmTflops(timer, s.DType));
+        copyCeiling = Math.Max(copyCeiling, Ceilings.CopyGBps(timer, s.DType));
         double Percent(double rate, string unit) => 100 * rate / (unit == "GB/s" ? copyCeiling : gemmCeiling);
 
         return new BenchmarkReport(s.Device.ToString(), s.DType.ToString(), s, gemmCeiling, copyCeiling,
@@ -181,28 +217,6 @@ public static class KernelBenchmark
     static double Timed(DeviceTimer timer, Action<int> work) => timer.MedianMs(i => { using var _ = NewDisposeScope(); work(i); });
 
     static Tensor[] Sets(int count, Func<Tensor> make) => Enumerable.Range(0, count).Select(_ => make()).ToArray();
-
-    /// <summary>A large square matmul through TorchSharp: the practical GEMM rate of this device and dtype.</summary>
-    static double GemmCeilingTflops(DeviceTimer timer, BenchmarkSettings s)
-    {
-        long size = timer.IsCuda ? 8192 : 1024;
-        using var scope = NewDisposeScope();
-        var a = randn([size, size], s.DType, s.Device);
-        var b = randn([size, size], s.DType, s.Device);
-        double ms = Timed(timer, _ => a.matmul(b));
-        return 2.0 * size * size * size / (ms * 1e-3) / 1e12;
-    }
-
-    /// <summary>A large device-to-device copy, counting bytes read plus bytes written.</summary>
-    static double CopyCeilingGBps(DeviceTimer timer, BenchmarkSettings s)
-    {
-        long bytes = timer.IsCuda ? 1L << 30 : 1L << 26;
-        using var scope = NewDisposeScope();
-        var src = randn([bytes / DTypeNames.ElementSize(s.DType)], s.DType, s.Device);
-        var dst = empty_like(src);
-        double ms = Timed(timer, _ => dst.copy_(src));
-        return 2.0 * bytes / (ms * 1e-3) / 1e9;
-    }
 
     public static string ToMarkdown(BenchmarkReport r)
     {

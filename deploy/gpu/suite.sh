@@ -2,8 +2,8 @@
 # The GPU suite: unpack the package made by deploy/package.sh on a GPU host and run the kernel
 # correctness check and the benchmarks; logs and tables go to $OUT (default ./gpu-results).
 #
-#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: check cluster-check bench bench-fp16 step scaling transport-bench train
-#                                                      checkpoint transport (default: check bench)
+#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: kernels check cluster-check bench bench-fp16 step scaling
+#                                                      transport-bench train checkpoint transport (default: check bench)
 set -uo pipefail
 repo=$(pwd)
 package=$(realpath "${1:-.carry/orchestrator-linux-x64.tar.xz}")
@@ -29,6 +29,13 @@ run() {
 }
 for step in $steps; do
   case $step in
+    kernels)    # every CUDA source as NVRTC sees it (dtypes.cuh first), through nvcc for sm_90: errors and registers
+                for f in "$repo"/src/Kernels/Cuda/*.cu; do
+                  cat "$repo/src/Kernels/Cuda/dtypes.cuh" "$f" > "$work/$(basename "$f")"
+                  echo "=== nvcc $(basename "$f")"
+                  nvcc -arch=sm_90 -std=c++17 -cubin -Xptxas -v -o "$work/$(basename "$f").cubin" "$work/$(basename "$f")" 2>&1 |
+                    tee -a "$out/kernels.log" || status=1
+                done ;;
     check)      run gpu-check gpu-check --cluster --output "$out/gpu-check.md" ;;
     cluster-check) run gpu-check-cluster gpu-check --quick --dtypes f32,f64 --cluster --output "$out/gpu-check-cluster.md" ;;
     bench)      run bench-bf16 bench --json "$out/bench-bf16.json"
@@ -38,7 +45,9 @@ for step in $steps; do
                 run bench-transport-1 bench-transport --sizes 1,8,32,64 --connections 1
                 run bench-transport-chunk1m bench-transport --sizes 1,8,32,64 --chunk-kib 1024
                 run bench-transport-8x1m bench-transport --sizes 1,8,32,64 --chunk-kib 1024 --connections 8 ;;
-    step)       run bench-step bench-step --device cuda:0 --dtype bfloat16 --memory-steps 1000 ;;
+    step)       # ours and the same step in eager PyTorch, side by side in one call
+                run bench-step bench-step --device cuda:0 --dtype bfloat16 --memory-steps 1000
+                run step-reference python3 "$repo/deploy/gpu/step_reference.py" ;;
     scaling)    run bench-scaling bench-scaling ;;   # every GPU of the host; with one, two workers share it
     train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;
     checkpoint) # checkpoints written on the GPU, then read the way PyTorch users will

@@ -50,8 +50,8 @@ public sealed class AdamW : IDisposable
         var fused = weights.Select((w, i) => new AdamWTensor(w.Master, ExpAvg[i], ExpAvgSq[i], grads[i], w.HasWorkingCopy ? w.Working : null)).ToArray();
         if (AllowFused && FusedAdamW.Supports(fused))
         {
-            FusedAdamW.Step(fused, new AdamWScalars((float)(1 - lr * settings.WeightDecay), (float)b1, (float)b2, (float)settings.Eps,
-                (float)stepSize, (float)biasCorrection2Sqrt));
+            FusedAdamW.Step(fused, new AdamWScalars((float)(1 - lr * settings.WeightDecay), (float)b1, (float)(1 - b1), (float)b2, (float)(1 - b2),
+                (float)settings.Eps, (float)stepSize, (float)biasCorrection2Sqrt));
             return;
         }
         using var scope = NewDisposeScope();

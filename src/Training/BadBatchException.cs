@@ -6,11 +6,7 @@ namespace Orchestrator.Training;
 /// </summary>
 public sealed class BadBatchException(string message) : Exception(message)
 {
-    /// <summary>What is wrong with <paramref name="t"/>, naming the batch, the tensor and how many elements are not finite; null when all are.</summary>
-    public static string? NonFinite(TorchSharp.torch.Tensor t, string what, long batch)
-    {
-        using var finite = t.isfinite();
-        long bad = t.numel() - finite.sum().item<long>();
-        return bad > 0 ? $"batch {batch} is rejected: its {what} hold {bad} NaN or infinite values; the model is unchanged." : null;
-    }
+    /// <summary>Why batch <paramref name="batch"/> is rejected when its <paramref name="what"/> hold <paramref name="bad"/> NaN or infinite values.</summary>
+    public static string NonFinite(long bad, string what, long batch) =>
+        $"batch {batch} is rejected: its {what} hold {bad} NaN or infinite values; the model is unchanged.";
 }

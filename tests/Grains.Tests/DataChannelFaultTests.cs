@@ -167,12 +167,11 @@ public sealed class DataChannelFaultTests
     [InlineData(2 << 20, "transfer {0} part 0 of 2 (payload bytes 0 to 4194304): cannot connect to")]
     public async Task Sending_to_a_closed_port_fails_quickly_naming_the_endpoint(long elements, string expected)
     {
-        IPEndPoint closed;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            closed = (IPEndPoint)probe.LocalEndPoint!;
-        }
+        // Bound but never listening: connecting is refused, and no test running beside this one can take the port
+        // (a port released after probing can be, and then the connection succeeds).
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var closed = (IPEndPoint)probe.LocalEndPoint!;
         using var client = new DataChannelClient();
         using var tensor = Random(ScalarType.Float32, elements);
         var transfer = Guid.NewGuid();

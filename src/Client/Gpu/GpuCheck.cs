@@ -54,6 +54,20 @@ public static class GpuCheck
                 results.AddRange(CheckLinear(device, dtype, shape));
                 if (dtype != ScalarType.Float64) results.AddRange(CheckStepKernels(device, dtype, shape));   // float64 takes the reference's own ops
             }
+        if (device.type == DeviceType.CUDA)
+        {
+            // The backward's dX and dW GEMMs on two streams (the experiment bench measures), on every shape in bf16.
+            BatchedMatmul.TwoStreams = true;
+            try
+            {
+                foreach (var shape in shapes)
+                    results.AddRange(CheckSwiGlu(device, ScalarType.BFloat16, shape).Select(r => r with { Quantity = r.Quantity + ", dX and dW on two streams" }));
+            }
+            finally
+            {
+                BatchedMatmul.TwoStreams = false;
+            }
+        }
         return results;
     }
 
@@ -140,7 +154,19 @@ public static class GpuCheck
         var diff = y.to(ScalarType.Float64) - target.to(ScalarType.Float64);
         // The fused kernel sums float32 terms in float64; TorchSharp's CPU mean rounds to the dtype.
         results.Add(new(name, shape, "MSE loss", Error(loss, diff.square().mean()), device.type == DeviceType.CUDA ? 1e-5 : tol));
-        results.Add(new(name, shape, "MSE dY", Error(dY, diff * (2.0 / diff.numel())), tol));
+        // Against the float64 dY rounded to the dtype: float16 cannot hold 2 (y - t) / n for the seed's n = 3.1e7 (it
+        // underflows into subnormals), which is the format's limit, not the kernel's.
+        results.Add(new(name, shape, "MSE dY", Error(dY, (diff * (2.0 / diff.numel())).to(dtype)), tol));
+
+        // The verdict counts NaN and infinite inputs exactly (a fused pass on CUDA).
+        var features = Draw([s.Batch, s.InputDim], 1, dtype, device);
+        long badFeatures = 1 + Random.Shared.Next(4), badTargets = 1 + Random.Shared.Next(4);
+        Spoil(features, badFeatures);
+        using (var verdict = new StepVerdict(loss, features, target, fence: null))
+            results.Add(new(name, shape, "verdict: non-finite features counted", Counted(verdict, $"features hold {badFeatures} NaN"), 0.5));
+        Spoil(target, badTargets);
+        using (var verdict = new StepVerdict(loss, features.nan_to_num(), target, fence: null))
+            results.Add(new(name, shape, "verdict: non-finite targets counted", Counted(verdict, $"targets hold {badTargets} NaN"), 0.5));
 
         var pre = Draw([s.Batch, s.Groups * s.InputDim], 2, dtype, device);
         var dX = Draw([s.Batch, s.Groups * s.InputDim], 1, dtype, device);
@@ -177,6 +203,19 @@ public static class GpuCheck
         foreach (var w in fused.Concat(reference)) w.Dispose();
         return results;
     }
+
+    /// <summary>Sets <paramref name="count"/> distinct elements of <paramref name="t"/> to NaN, +Inf or -Inf in turn.</summary>
+    static void Spoil(Tensor t, long count)
+    {
+        var flat = t.view(-1);
+        var positions = randperm(flat.shape[0]).narrow(0, 0, count).data<long>().ToArray();
+        double[] bad = [double.NaN, double.PositiveInfinity, double.NegativeInfinity];
+        for (int i = 0; i < positions.Length; i++) flat[positions[i]] = tensor(bad[i % 3], flat.dtype, flat.device);
+    }
+
+    /// <summary>0 when the verdict's rejection says <paramref name="expected"/>, 1 otherwise.</summary>
+    static double Counted(StepVerdict verdict, string expected) =>
+        verdict.Read(0, new JobSpec()).Rejection?.Contains(expected) == true ? 0 : 1;
 
     static Tensor Draw(long[] shape, double scale, ScalarType dtype, Device device) =>
         randn(shape, ScalarType.Float64).mul_(scale).to(dtype, device);

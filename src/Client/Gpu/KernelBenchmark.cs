@@ -110,21 +110,32 @@ public static class KernelBenchmark
                 i => LoopReference.SwiGluMlp(Pick(xs, i), wGateUp, wDown),
                 i => GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown));
         }
-        Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}", 3 * mlpFlops,
-            i =>
-            {
-                var x = Pick(xs, i).detach().requires_grad_(true);
-                var wg = wGateUp.detach().requires_grad_(true);
-                var wd = wDown.detach().requires_grad_(true);
-                LoopReference.SwiGluMlp(x, wg, wd).backward([Pick(dOuts, i)]);
-            },
-            i =>
-            {
-                using var _ = no_grad();
-                var output = GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown, out var saved);
-                using var grads = GroupedSwiGluMlp.Backward(saved, wGateUp, wDown, Pick(dOuts, i));
-                saved.Dispose();
-            });
+        Action<int> loopTraining = i =>
+        {
+            var x = Pick(xs, i).detach().requires_grad_(true);
+            var wg = wGateUp.detach().requires_grad_(true);
+            var wd = wDown.detach().requires_grad_(true);
+            LoopReference.SwiGluMlp(x, wg, wd).backward([Pick(dOuts, i)]);
+        };
+        Action<int> ourTraining = i =>
+        {
+            using var _ = no_grad();
+            var output = GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown, out var saved);
+            using var grads = GroupedSwiGluMlp.Backward(saved, wGateUp, wDown, Pick(dOuts, i));
+            saved.Dispose();
+        };
+        Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}", 3 * mlpFlops, loopTraining, ourTraining);
+
+        // The same with each backward's dX and dW GEMMs on two streams at once.
+        BatchedMatmul.TwoStreams = true;
+        try
+        {
+            Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}, dX and dW on two streams", 3 * mlpFlops, loopTraining, ourTraining);
+        }
+        finally
+        {
+            BatchedMatmul.TwoStreams = false;
+        }
 
         using (no_grad())
         {

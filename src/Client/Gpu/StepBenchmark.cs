@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace Orchestrator.Client.Gpu;
 
 /// <summary>One way of running the training step, and what a step cost there (means over the timed steps).</summary>
-public sealed record StepRow(string Setup, double MsPerStep, double SamplesPerSecond, double DataMs, double TrunkForwardMs, double TowerForwardMs,
+public sealed record StepRow(string Setup, double MsPerStep, double MedianMs, double SamplesPerSecond, double DataMs, double TrunkForwardMs, double TowerForwardMs,
     double LossMs, double TowerBackwardMs, double TrunkBackwardMs, double ScatterMs, double GatherMs, IReadOnlyDictionary<string, double> MBPerStep)
 {
     /// <summary>"Ipc 126, Local 126": megabytes a step by transport kind, or "-" for none.</summary>
@@ -136,7 +136,8 @@ public static class StepBenchmark
         double Mean(Func<StepMetrics, double> f) => m.Average(f);
         var megabytes = m.SelectMany(s => s.BytesMoved ?? new Dictionary<string, long>()).GroupBy(kv => kv.Key)
             .ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value) / 1e6 / m.Count);
-        return new(setup, Mean(s => s.TotalMs), m[0].BatchSize * 1000.0 / Mean(s => s.TotalMs), Mean(s => s.DataMs), Mean(s => s.TrunkForwardMs - s.DataMs), Mean(s => s.TowerForwardMs),
+        var sorted = m.Select(s => s.TotalMs).Order().ToArray();
+        return new(setup, Mean(s => s.TotalMs), sorted[sorted.Length / 2], m[0].BatchSize * 1000.0 / Mean(s => s.TotalMs), Mean(s => s.DataMs), Mean(s => s.TrunkForwardMs - s.DataMs), Mean(s => s.TowerForwardMs),
             Mean(s => s.LossMs), Mean(s => s.TowerBackwardMs), Mean(s => s.TrunkBackwardMs), Mean(s => s.ScatterMs), Mean(s => s.GatherMs), megabytes);
     }
 
@@ -145,13 +146,13 @@ public static class StepBenchmark
         var s = spec.Shape;
         var lines = new List<string>
         {
-            $"device {device}, {spec.DType}, B={spec.BatchSize}, N={s.Groups}, D_feat={s.Features}, {s.Input}->{s.Hidden}->{s.Output}; means over the timed steps, ms of host wall clock",
+            $"device {device}, {spec.DType}, B={spec.BatchSize}, N={s.Groups}, D_feat={s.Features}, {s.Input}->{s.Hidden}->{s.Output}; ms of host wall clock per step, the mean over the timed steps (the median beside it); phases are means",
             "",
-            "| setup | ms/step | vs in process (last row) | samples/s | data | trunk fwd | towers fwd | loss | towers bwd | trunk bwd + AdamW | scatter | gather | MB/step by transport |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+            "| setup | ms/step | median | vs in process (last row) | samples/s | data | trunk fwd | towers fwd | loss | towers bwd | trunk bwd + AdamW | scatter | gather | MB/step by transport |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         };
         var baseline = rows[^1];   // the warm in-process run
-        lines.AddRange(rows.Select(r => $"| {r.Setup} | {r.MsPerStep:F2} | {100 * (r.MsPerStep / baseline.MsPerStep - 1):+0.0;-0.0}% | {r.SamplesPerSecond:N0} | " +
+        lines.AddRange(rows.Select(r => $"| {r.Setup} | {r.MsPerStep:F2} | {r.MedianMs:F2} | {100 * (r.MsPerStep / baseline.MsPerStep - 1):+0.0;-0.0}% | {r.SamplesPerSecond:N0} | " +
             $"{r.DataMs:F2} | {r.TrunkForwardMs:F2} | {r.TowerForwardMs:F2} | {r.LossMs:F2} | {r.TowerBackwardMs:F2} | {r.TrunkBackwardMs:F2} | {r.ScatterMs:F2} | {r.GatherMs:F2} | " +
             $"{r.Traffic} |"));
         return string.Join(Environment.NewLine, lines);

@@ -9,7 +9,8 @@ public sealed record AdamWTensor(Tensor Master, Tensor ExpAvg, Tensor ExpAvgSq, 
 
 /// <summary>The scalars of one AdamW step (<see cref="FusedAdamW"/>'s formula), computed on the host in float64.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public readonly record struct AdamWScalars(float Decay, float Beta1, float Beta2, float Eps, float StepSize, float BiasCorrection2Sqrt);
+public readonly record struct AdamWScalars(float Decay, float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float Eps,
+    float StepSize, float BiasCorrection2Sqrt);
 
 /// <summary>
 /// Launches adamw.cu: every tensor of one optimizer in ONE kernel on the default stream, reading master, gradient and

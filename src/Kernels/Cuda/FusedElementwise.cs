@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Orchestrator.Kernels.Cuda;
 
 /// <summary>
-/// Launches the one-pass elementwise kernels of the training step (mse.cu, silu.cu) on the default stream. Tensors are
+/// Launches the one-pass elementwise kernels of the training step (mse.cu, silu.cu, finite.cu) on the default stream. Tensors are
 /// contiguous, of one shape, dtype (float32, bfloat16, float16) and CUDA device; the 16-byte vector variants run when
 /// the element count and every pointer allow them.
 /// </summary>
@@ -23,14 +23,24 @@ public static unsafe class FusedElementwise
     public static void MseLoss(Tensor y, Tensor target, Tensor dY, Tensor loss)
     {
         Require(y, target, dY);
-        if (loss.dtype != ScalarType.Float64 || loss.numel() != 1 || loss.device_index != y.device_index)
-            throw new ArgumentException("the loss must be one float64 element on the device of y.", nameof(loss));
+        RequireScalar(loss, y, nameof(loss));
         long n = y.numel();
         float scale = (float)(2.0 / n);
         double inverse = 1.0 / n;
         IntPtr py = CudaDevice.DataPointer(y), pt = CudaDevice.DataPointer(target), pd = CudaDevice.DataPointer(dY), pl = CudaDevice.DataPointer(loss);
         void** args = stackalloc void*[] { &py, &pt, &pd, &pl, &n, &scale, &inverse };
         Launch("mse.cu", "mse", n, args, y, target, dY);
+    }
+
+    /// <summary>The number of NaN and infinite elements of <paramref name="x"/>, added to <paramref name="count"/> (one float64 element on its device).</summary>
+    public static void CountNonFinite(Tensor x, Tensor count)
+    {
+        Require(x);
+        RequireScalar(count, x, nameof(count));
+        long n = x.numel();
+        IntPtr px = CudaDevice.DataPointer(x), pc = CudaDevice.DataPointer(count);
+        void** args = stackalloc void*[] { &px, &n, &pc };
+        Launch("finite.cu", "count_nonfinite", n, args, x);
     }
 
     /// <summary>dPre = dX * silu'(pre), silu'(z) = s (1 + z (1 - s)), s = sigmoid(z), in one pass.</summary>
@@ -48,6 +58,12 @@ public static unsafe class FusedElementwise
         if (!Supports(tensors))
             throw new ArgumentException($"the fused kernels need contiguous CUDA tensors of one shape and dtype (float32, bfloat16 or float16); got " +
                                         string.Join(", ", tensors.Select(t => $"{t.dtype} {GroupedShapes.Show(t)} on {t.device}")) + ".");
+    }
+
+    static void RequireScalar(Tensor scalar, Tensor on, string name)
+    {
+        if (scalar.dtype != ScalarType.Float64 || scalar.numel() != 1 || scalar.device_type != DeviceType.CUDA || scalar.device_index != on.device_index)
+            throw new ArgumentException($"{name} must be one float64 element on {on.device}.", name);
     }
 
     static void Launch(string source, string kernel, long n, void** args, params Tensor[] tensors)

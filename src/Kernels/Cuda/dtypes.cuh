@@ -19,3 +19,21 @@ __device__ inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 // Grid-stride loop over n work items, one per thread in the usual launch (CudaDevice.Launch).
 #define FOR_EACH_ITEM(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
+
+__device__ inline bool is_finite_value(float x) { return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u; }
+
+// Adds scale times the sum of every thread's value over the block to *out (float64): shuffles within each warp, then the
+// warps' sums in the first warp, one atomic add per block. Every thread of the block must call it (blocks of <= 1024).
+__device__ inline void block_sum_into(float value, double* out, double scale)
+{
+    __shared__ float warp_sums[32];
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xffffffffu, value, offset);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) warp_sums[warp] = value;
+    __syncthreads();
+    if (warp == 0) {
+        value = lane < (int)((blockDim.x + 31) >> 5) ? warp_sums[lane] : 0.0f;
+        for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xffffffffu, value, offset);
+        if (lane == 0) atomicAdd(out, (double)value * scale);
+    }
+}

@@ -20,17 +20,7 @@ __device__ void mse(const typename T::S* __restrict__ y, const typename T::S* __
         }
         reinterpret_cast<P*>(dy)[i] = dv;
     }
-    // Block sum: within each warp by shuffles, then the warps' sums by the first warp.
-    __shared__ float warp_sums[32];
-    for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, offset);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) warp_sums[warp] = sum;
-    __syncthreads();
-    if (warp == 0) {
-        sum = lane < (int)(blockDim.x >> 5) ? warp_sums[lane] : 0.0f;
-        for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, offset);
-        if (lane == 0) atomicAdd(loss, (double)sum * inv_n);
-    }
+    block_sum_into(sum, loss, inv_n);
 }
 
 #define MSE_ENTRY_POINTS(T, NAME, V) \

@@ -2,7 +2,7 @@
 # The GPU suite: unpack the package made by deploy/package.sh on a GPU host and run the kernel
 # correctness check and the benchmarks; logs and tables go to $OUT (default ./gpu-results).
 #
-#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: kernels check cluster-check bench bench-fp16 step step-two-streams scaling
+#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: kernels check cluster-check bench bench-fp16 step scaling
 #                                                      transport-bench train checkpoint transport (default: check bench)
 set -uo pipefail
 repo=$(pwd)
@@ -48,7 +48,6 @@ for step in $steps; do
     step)       # ours and the same step in eager PyTorch, side by side in one call
                 run bench-step bench-step --device cuda:0 --dtype bfloat16 --memory-steps 1000
                 run step-reference python3 "$repo/deploy/gpu/step_reference.py" ;;
-    step-two-streams) run bench-step-two-streams bench-step --device cuda:0 --dtype bfloat16 --two-streams ;;
     scaling)    run bench-scaling bench-scaling ;;   # every GPU of the host; with one, two workers share it
     train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;
     checkpoint) # checkpoints written on the GPU, then read the way PyTorch users will

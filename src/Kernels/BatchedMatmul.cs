@@ -14,30 +14,15 @@ namespace Orchestrator.Kernels;
 /// </summary>
 public static class BatchedMatmul
 {
-    /// <summary>
-    /// Whether <see cref="IntoBoth"/> runs its two GEMMs on two CUDA streams at once (an experiment the kernel benchmark
-    /// measures both ways; see docs/kernel-notes.md).
-    /// </summary>
-    public static bool TwoStreams { get; set; }
-
-    /// <summary>Two independent products, c1 = a1 @ b1 and c2 = a2 @ b2 (a backward's dX and dW).</summary>
-    public static void IntoBoth((Tensor C, Tensor A, Tensor B) first, (Tensor C, Tensor A, Tensor B) second)
-    {
-        if (TwoStreams && first.C.device_type == DeviceType.CUDA)
-        {
-            Check(first.C, first.A, first.B);
-            Check(second.C, second.A, second.B);
-            Cuda.CublasBatchedGemm.RunPair(first, second);
-            return;
-        }
-        Into(first.C, first.A, first.B);
-        Into(second.C, second.A, second.B);
-    }
-
     /// <summary>Writes a @ b into c (or adds it when accumulate is set).</summary>
     public static void Into(Tensor c, Tensor a, Tensor b, bool accumulate = false)
     {
-        Check(c, a, b);
+        if (a.dim() != 3 || b.dim() != 3 || c.dim() != 3)
+            throw new ArgumentException($"batched matmul takes 3-d views; got a {GroupedShapes.Show(a)}, b {GroupedShapes.Show(b)}, c {GroupedShapes.Show(c)}.");
+        if (a.shape[0] != b.shape[0] || a.shape[0] != c.shape[0] || a.shape[2] != b.shape[1]
+            || c.shape[1] != a.shape[1] || c.shape[2] != b.shape[2])
+            throw new ArgumentException($"batched matmul shapes do not chain: a {GroupedShapes.Show(a)} @ b {GroupedShapes.Show(b)} -> c {GroupedShapes.Show(c)}.");
+
         if (c.device_type == DeviceType.CUDA)
         {
             Cuda.CublasBatchedGemm.Run(c, a, b, accumulate);
@@ -46,14 +31,5 @@ public static class BatchedMatmul
         using var product = bmm(a, b);
         if (accumulate) c.add_(product);
         else c.copy_(product);
-    }
-
-    static void Check(Tensor c, Tensor a, Tensor b)
-    {
-        if (a.dim() != 3 || b.dim() != 3 || c.dim() != 3)
-            throw new ArgumentException($"batched matmul takes 3-d views; got a {GroupedShapes.Show(a)}, b {GroupedShapes.Show(b)}, c {GroupedShapes.Show(c)}.");
-        if (a.shape[0] != b.shape[0] || a.shape[0] != c.shape[0] || a.shape[2] != b.shape[1]
-            || c.shape[1] != a.shape[1] || c.shape[2] != b.shape[2])
-            throw new ArgumentException($"batched matmul shapes do not chain: a {GroupedShapes.Show(a)} @ b {GroupedShapes.Show(b)} -> c {GroupedShapes.Show(c)}.");
     }
 }

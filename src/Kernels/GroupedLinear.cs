@@ -44,8 +44,8 @@ public static class GroupedLinear
         using (var wt = w.transpose(1, 2))
         using (var xgt = xg.transpose(1, 2))
         {
-            BatchedMatmul.IntoBoth((dxg, dyg, wt),    // dX_n = dY_n @ W_n^T   (B, D_out) @ (D_out, D_in)
-                                   (dw, xgt, dyg));  // dW_n = X_n^T @ dY_n   (D_in, B) @ (B, D_out)
+            BatchedMatmul.Into(dxg, dyg, wt);   // dX_n = dY_n @ W_n^T   (B, D_out) @ (D_out, D_in)
+            BatchedMatmul.Into(dw, xgt, dyg);   // dW_n = X_n^T @ dY_n   (D_in, B) @ (B, D_out)
         }
         return (x.dim() == 2 ? Flatten(dx) : dx, dw);
     }

@@ -25,10 +25,6 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         [Description("Then train this many steps on the two silo processes, reading device and host memory as it goes (0: skip).")]
         public int MemorySteps { get; init; }
 
-        [CommandOption("--two-streams")]
-        [Description("Run each backward's dX and dW GEMMs on two CUDA streams at once (an experiment; docs/kernel-notes.md).")]
-        public bool TwoStreams { get; init; }
-
         [CommandOption("--memory-every <STEPS>"), DefaultValue(100)]
         [Description("Steps between memory readings of the --memory-steps run.")]
         public int MemoryEvery { get; init; } = 100;
@@ -37,7 +33,6 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellation)
     {
         var spec = (s.ToJobSpec("bench-step") with { Transport = s.Transport }).Validate();
-        Kernels.BatchedMatmul.TwoStreams = s.TwoStreams;
         var rows = await StepBenchmark.RunAsync(spec, s.Device, s.Warmup, s.Steps, s.Transport, p => Console.Error.WriteLine($"timing {p}"));
         Console.WriteLine(StepBenchmark.ToMarkdown(spec, s.Device, rows));
         if (Kernels.Devices.IsGpuName(s.Device))

@@ -54,20 +54,6 @@ public static class GpuCheck
                 results.AddRange(CheckLinear(device, dtype, shape));
                 if (dtype != ScalarType.Float64) results.AddRange(CheckStepKernels(device, dtype, shape));   // float64 takes the reference's own ops
             }
-        if (device.type == DeviceType.CUDA)
-        {
-            // The backward's dX and dW GEMMs on two streams (the experiment bench measures), on every shape in bf16.
-            BatchedMatmul.TwoStreams = true;
-            try
-            {
-                foreach (var shape in shapes)
-                    results.AddRange(CheckSwiGlu(device, ScalarType.BFloat16, shape).Select(r => r with { Quantity = r.Quantity + ", dX and dW on two streams" }));
-            }
-            finally
-            {
-                BatchedMatmul.TwoStreams = false;
-            }
-        }
         return results;
     }
 

@@ -126,17 +126,6 @@ public static class KernelBenchmark
         };
         Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}", 3 * mlpFlops, loopTraining, ourTraining);
 
-        // The same with each backward's dX and dW GEMMs on two streams at once.
-        BatchedMatmul.TwoStreams = true;
-        try
-        {
-            Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}, dX and dW on two streams", 3 * mlpFlops, loopTraining, ourTraining);
-        }
-        finally
-        {
-            BatchedMatmul.TwoStreams = false;
-        }
-
         using (no_grad())
         {
             Elementwise($"SwiGLU activation fwd (B*N={rows}, H={h})", 3.0 * rows * h * es,

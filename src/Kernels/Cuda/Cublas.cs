@@ -12,7 +12,6 @@ static unsafe partial class Cublas
 
     [LibraryImport(NativeLibraries.Cublas)] private static partial int cublasCreate_v2(out IntPtr handle);
     [LibraryImport(NativeLibraries.Cublas)] private static partial IntPtr cublasGetStatusName(int status);
-    [LibraryImport(NativeLibraries.Cublas)] private static partial int cublasSetStream_v2(IntPtr handle, IntPtr stream);
     [LibraryImport(NativeLibraries.Cublas)]
     private static partial int cublasGemmStridedBatchedEx(IntPtr handle, int transA, int transB, int m, int n, int k,
         void* alpha, IntPtr a, int aType, int lda, long strideA,
@@ -26,9 +25,6 @@ static unsafe partial class Cublas
         Check(cublasCreate_v2(out var handle), nameof(cublasCreate_v2));
         return handle;
     }
-
-    /// <summary>Binds the handle's work to <paramref name="stream"/>.</summary>
-    public static void SetStream(IntPtr handle, IntPtr stream) => Check(cublasSetStream_v2(handle, stream), nameof(cublasSetStream_v2));
 
     /// <summary>
     /// Column-major C[i] = op(A[i]) @ op(B[i]) (+ C[i] when accumulate) for i &lt; batch, on the handle's stream

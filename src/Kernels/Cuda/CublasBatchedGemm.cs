@@ -17,26 +17,7 @@ static class CublasBatchedGemm
     /// <summary>When set, float32 GEMMs use TF32 tensor cores (faster, about 3e-4 relative error).</summary>
     public static bool AllowTf32 { get; set; }
 
-    public static void Run(Tensor c, Tensor a, Tensor b, bool accumulate) => Run(c, a, b, accumulate, onSecondStream: false);
-
-    /// <summary>
-    /// first.C = first.A @ first.B on the default stream while second.C = second.A @ second.B runs on the device's second
-    /// stream: forked after the work queued so far, joined before anything queued after. The two must be independent.
-    /// </summary>
-    public static void RunPair((Tensor C, Tensor A, Tensor B) first, (Tensor C, Tensor A, Tensor B) second)
-    {
-        var device = CudaDevice.Of(first.C);
-        var other = device.Second;
-        device.MakeCurrent();
-        CudaDriver.RecordEvent(other.Fork);
-        CudaDriver.WaitEvent(other.Stream, other.Fork);
-        Run(second.C, second.A, second.B, accumulate: false, onSecondStream: true);
-        Run(first.C, first.A, first.B, accumulate: false, onSecondStream: false);
-        CudaDriver.RecordEvent(other.Join, other.Stream);
-        CudaDriver.WaitEvent(other.Join);
-    }
-
-    static void Run(Tensor c, Tensor a, Tensor b, bool accumulate, bool onSecondStream)
+    public static void Run(Tensor c, Tensor a, Tensor b, bool accumulate)
     {
         GroupedShapes.CheckSameKind((c, "c"), (a, "a"), (b, "b"));
         var cLayout = Layout.Of(c, "c");
@@ -48,7 +29,7 @@ static class CublasBatchedGemm
         var device = CudaDevice.Of(c);
         device.MakeCurrent();
         var (dataType, computeType) = Types(c.dtype);
-        Cublas.GemmStridedBatched(onSecondStream ? device.Second.CublasHandle : device.CublasHandle,
+        Cublas.GemmStridedBatched(device.CublasHandle,
             transA: bLayout.Transposed ? Cublas.OpT : Cublas.OpN,
             transB: aLayout.Transposed ? Cublas.OpT : Cublas.OpN,
             m: checked((int)c.shape[2]), n: checked((int)c.shape[1]), k: checked((int)a.shape[2]),

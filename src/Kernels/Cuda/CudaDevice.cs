@@ -20,7 +20,6 @@ public sealed partial class CudaDevice
     readonly Lazy<IntPtr> cublas;
     readonly ConcurrentDictionary<string, Lazy<KernelModule>> modules = new();
     readonly Lazy<IntPtr> sideStream;
-    readonly Lazy<SecondStream> second;
 
     CudaDevice(int ordinal)
     {
@@ -32,14 +31,6 @@ public sealed partial class CudaDevice
         context = CudaDriver.RetainPrimaryContext(device);
         cublas = new(() => { MakeCurrent(); return Cublas.Create(); });
         sideStream = new(() => { MakeCurrent(); return CudaDriver.CreateNonBlockingStream(); });
-        second = new(() =>
-        {
-            MakeCurrent();
-            var stream = CudaDriver.CreateNonBlockingStream();
-            var handle = Cublas.Create();
-            Cublas.SetStream(handle, stream);
-            return new SecondStream(stream, handle, CudaDriver.CreateEvent(), CudaDriver.CreateEvent());
-        });
     }
 
     /// <summary>The device a CUDA tensor lives on.</summary>
@@ -80,14 +71,6 @@ public sealed partial class CudaDevice
     }
     /// <summary>A non-blocking stream for small reads that must not wait behind the kernels queued on the default stream.</summary>
     internal IntPtr SideStream => sideStream.Value;
-
-    /// <summary>
-    /// A second compute stream with a cuBLAS handle of its own (a handle's workspace must not serve two streams at once),
-    /// and the two events that fork work onto it from the default stream and join it back.
-    /// </summary>
-    internal sealed record SecondStream(IntPtr Stream, IntPtr CublasHandle, IntPtr Fork, IntPtr Join);
-
-    internal SecondStream Second => second.Value;
 
     /// <summary>Free and total bytes of this device's memory.</summary>
     public (long Free, long Total) MemoryInfo()

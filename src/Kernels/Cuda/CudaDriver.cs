@@ -97,16 +97,10 @@ static unsafe partial class CudaDriver
     }
 
     /// <summary>Records on the legacy default stream: the event completes once the work queued before it has.</summary>
-    public static void RecordEvent(IntPtr evt) => RecordEvent(evt, IntPtr.Zero);
+    public static void RecordEvent(IntPtr evt) => Check(cuEventRecord(evt, IntPtr.Zero), nameof(cuEventRecord));
 
     /// <summary>Makes the legacy default stream wait (on the device, not the host) until <paramref name="evt"/> completes.</summary>
-    public static void WaitEvent(IntPtr evt) => WaitEvent(IntPtr.Zero, evt);
-
-    /// <summary>Makes <paramref name="stream"/> wait on the device until <paramref name="evt"/> completes.</summary>
-    public static void WaitEvent(IntPtr stream, IntPtr evt) => Check(cuStreamWaitEvent(stream, evt, 0), nameof(cuStreamWaitEvent));
-
-    /// <summary>Records <paramref name="evt"/> behind the work queued so far on <paramref name="stream"/>.</summary>
-    public static void RecordEvent(IntPtr evt, IntPtr stream) => Check(cuEventRecord(evt, stream), nameof(cuEventRecord));
+    public static void WaitEvent(IntPtr evt) => Check(cuStreamWaitEvent(IntPtr.Zero, evt, 0), nameof(cuStreamWaitEvent));
 
     /// <summary>A stream that never waits for the legacy default stream, for small reads that must not wait for queued kernels.</summary>
     public static IntPtr CreateNonBlockingStream()

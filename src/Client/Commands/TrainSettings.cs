@@ -44,7 +44,7 @@ public sealed class TrainSettings : ConnectionSettings
     public int? BatchSize { get; init; }
 
     [CommandOption("--dtype <DTYPE>")]
-    [Description("float64, float32, float16 or bfloat16. Default: float32.")]
+    [Description("float64, float32, float16 or bfloat16 (or f64, f32, f16, bf16). Half precision trains with float32 master weights and AdamW moments (what checkpoints save) and half-precision copies for the GEMMs; for large jobs prefer bfloat16, whose range holds MSE's small gradients. Default: float32.")]
     public string? DType { get; init; }
 
     [CommandOption("--lr <RATE>")]

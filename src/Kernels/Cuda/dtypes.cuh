@@ -17,6 +17,10 @@ template <class T, int V> struct __align__(sizeof(typename T::S) * V) Pack { typ
 
 __device__ inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+// Every element type with its 16-byte vector width and the scalar fallback: M(T, NAME, V) declares one variant's
+// entry points, so each source lists its instantiations once: FOR_EACH_VARIANT(MY_ENTRY_POINTS).
+#define FOR_EACH_VARIANT(M) M(F32, f32, 4) M(F32, f32, 1) M(BF16, bf16, 8) M(BF16, bf16, 1) M(F16, f16, 8) M(F16, f16, 1)
+
 // Grid-stride loop over n work items, one per thread in the usual launch (CudaDevice.Launch).
 #define FOR_EACH_ITEM(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
 

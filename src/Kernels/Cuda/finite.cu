@@ -17,9 +17,4 @@ __device__ void count_nonfinite(const typename T::S* __restrict__ x, i64 n, doub
 #define COUNT_ENTRY_POINTS(T, NAME, V) \
 extern "C" __global__ void count_nonfinite_##NAME##_v##V(const T::S* x, i64 n, double* count) { count_nonfinite<T, V>(x, n, count); }
 
-COUNT_ENTRY_POINTS(F32, f32, 4)
-COUNT_ENTRY_POINTS(F32, f32, 1)
-COUNT_ENTRY_POINTS(BF16, bf16, 8)
-COUNT_ENTRY_POINTS(BF16, bf16, 1)
-COUNT_ENTRY_POINTS(F16, f16, 8)
-COUNT_ENTRY_POINTS(F16, f16, 1)
+FOR_EACH_VARIANT(COUNT_ENTRY_POINTS)

@@ -27,9 +27,4 @@ __device__ void mse(const typename T::S* __restrict__ y, const typename T::S* __
 extern "C" __global__ void mse_##NAME##_v##V(const T::S* y, const T::S* t, T::S* dy, double* loss, i64 n, float scale, double inv_n) \
     { mse<T, V>(y, t, dy, loss, n, scale, inv_n); }
 
-MSE_ENTRY_POINTS(F32, f32, 4)
-MSE_ENTRY_POINTS(F32, f32, 1)
-MSE_ENTRY_POINTS(BF16, bf16, 8)
-MSE_ENTRY_POINTS(BF16, bf16, 1)
-MSE_ENTRY_POINTS(F16, f16, 8)
-MSE_ENTRY_POINTS(F16, f16, 1)
+FOR_EACH_VARIANT(MSE_ENTRY_POINTS)

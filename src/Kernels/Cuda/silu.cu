@@ -23,9 +23,4 @@ __device__ void silu_backward(const typename T::S* __restrict__ dx, const typena
 extern "C" __global__ void silu_backward_##NAME##_v##V(const T::S* dx, const T::S* pre, T::S* d_pre, i64 n) \
     { silu_backward<T, V>(dx, pre, d_pre, n); }
 
-SILU_ENTRY_POINTS(F32, f32, 4)
-SILU_ENTRY_POINTS(F32, f32, 1)
-SILU_ENTRY_POINTS(BF16, bf16, 8)
-SILU_ENTRY_POINTS(BF16, bf16, 1)
-SILU_ENTRY_POINTS(F16, f16, 8)
-SILU_ENTRY_POINTS(F16, f16, 1)
+FOR_EACH_VARIANT(SILU_ENTRY_POINTS)

@@ -55,9 +55,4 @@ extern "C" __global__ void swiglu_forward_##NAME##_v##V(const T::S* gu, T::S* h,
 extern "C" __global__ void swiglu_backward_##NAME##_v##V(const T::S* gu, const T::S* dh, T::S* dgu, i64 rows, i64 H) \
     { swiglu_backward<T, V>(gu, dh, dgu, rows, H); }
 
-SWIGLU_ENTRY_POINTS(F32, f32, 4)
-SWIGLU_ENTRY_POINTS(F32, f32, 1)
-SWIGLU_ENTRY_POINTS(BF16, bf16, 8)
-SWIGLU_ENTRY_POINTS(BF16, bf16, 1)
-SWIGLU_ENTRY_POINTS(F16, f16, 8)
-SWIGLU_ENTRY_POINTS(F16, f16, 1)
+FOR_EACH_VARIANT(SWIGLU_ENTRY_POINTS)

@@ -15,14 +15,25 @@ internal sealed class StripedPeer(IPEndPoint endpoint, DataChannelOptions option
 
     /// <summary>
     /// Sends every part and completes when all are handed to the kernel. A part that fails does not stop the others
-    /// (stopping one mid-frame would cost its connection); the first failure, which names its part, is thrown.
+    /// (stopping one mid-frame would cost its connection); the failure of the lowest-numbered part that failed, which
+    /// names its part, is thrown: the same error whichever part reports first (Task.WhenAll's own choice follows
+    /// completion order under load).
     /// Transfers sent whole always take the first connection, so they arrive in the order they were sent.
     /// </summary>
     public async Task SendAsync(FrameHeader header, torch.Tensor tensor, CancellationToken cancellation)
     {
         using var flat = FrameWriter.Flatten(tensor);
         var parts = header.Split((int)Math.Clamp(header.ChunkCount, 1, connections.Length));
-        await Task.WhenAll(parts.Select(part => connections[part.Part.Index].SendAsync(part, flat, cancellation))).ConfigureAwait(false);
+        var sends = parts.Select(part => connections[part.Part.Index].SendAsync(part, flat, cancellation)).ToArray();
+        try
+        {
+            await Task.WhenAll(sends).ConfigureAwait(false);
+        }
+        catch
+        {
+            await sends.First(send => !send.IsCompletedSuccessfully).ConfigureAwait(false);   // rethrows that part's own error
+            throw;
+        }
     }
 
     public void Dispose()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
@@ -14,15 +13,10 @@ using static TorchSharp.torch;
 namespace Orchestrator.Grains;
 
 /// <summary>
-/// The coordinator of one job. A step:
-///   1. next batch, trunk forward -> x (B, N, D_in); scatter x[:, groups_w, :] to every worker
-///   2. workers run the grouped MLP forward concurrently; gather y (B, N, D_out)
-///   3. loss and dY = 2 (y - target) / numel, the verdict (loss, input checks) copied to the host unawaited (<see cref="StepVerdict"/>); scatter dY
-///   4. workers run backward and return dX slices, their AdamW step waiting; gather dX
-///   5. read the verdict: trunk backward + AdamW (workers apply theirs with their next forward), or reject the step and
-///      have every worker drop its waiting update
-/// The trunk, the data and the loss live on this silo's first GPU (its CPU when it has none); tensors reach workers of this silo by
-/// reference and workers elsewhere through the transport <see cref="TensorTransports.ToWorker"/> chose for each.
+/// The coordinator of one job: it places the workers, owns the trunk, the data and the loss on this silo's first GPU
+/// (its CPU when it has none), runs each <see cref="TrainingStep"/> with the workers as its towers
+/// (<see cref="WorkerExchange"/>: tensors reach workers of this silo by reference and workers elsewhere through the
+/// transport <see cref="TensorTransports.ToWorker"/> chose for each), checkpoints, and recovers from lost silos.
 /// </summary>
 [KeepAlive]
 public sealed class CoordinatorGrain(
@@ -34,8 +28,6 @@ public sealed class CoordinatorGrain(
 {
     /// <summary>Where the trunk, the loss and the gathers run: chosen when the job is built.</summary>
     string trunkDevice = "cpu";
-
-    sealed record Worker(IWorkerGrain Grain, WorkerInfo Info, GroupRange Groups, ITensorTransport Transport);
 
     JobSpec? spec;
     CheckpointStore? checkpoints;
@@ -53,7 +45,7 @@ public sealed class CoordinatorGrain(
     IBatchSource? source;
     /// <summary>On a GPU trunk, marks where a step's verdict copy was queued (null on the CPU, where copies are synchronous).</summary>
     StreamFence? fence;
-    Worker[] workers = [];
+    JobWorker[] workers = [];
     JobState state = JobState.NotStarted;
     long steps;
     double? lastLoss;
@@ -132,7 +124,7 @@ public sealed class CoordinatorGrain(
     }
 
     /// <summary>Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots.</summary>
-    Worker[] Plan(JobSpec job, IReadOnlySet<string> excluded)
+    JobWorker[] Plan(JobSpec job, IReadOnlySet<string> excluded)
     {
         var available = ClusterDevices.Discover(membership, metadata).Where(d => !excluded.Contains(d.Silo)).ToArray();
         var chosen = ClusterDevices.Select(available, job.Devices);
@@ -147,7 +139,7 @@ public sealed class CoordinatorGrain(
             if (transport is MessageTensorTransport message)
                 message.CheckFits(job.SliceBytes(groups.Count), $"slice ({job.BatchSize}, {groups.Count}, D) {job.DType} of worker {key}");
             var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, transport.Kind.ToString());
-            return new Worker(GrainFactory.GetGrain<IWorkerGrain>(key.ToString()), info, groups, transport);
+            return new JobWorker(GrainFactory.GetGrain<IWorkerGrain>(key.ToString()), info, groups, transport);
         }).ToArray();
     }
 
@@ -252,149 +244,12 @@ public sealed class CoordinatorGrain(
         }
     }
 
+    /// <summary>One <see cref="TrainingStep"/> with this job's workers as its towers, and what the exchange moved.</summary>
     async Task<StepMetrics> Step(JobSpec job, Trunk model, IBatchSource data)
     {
-        var timer = new PhaseTimer();
-        var traffic = new ExchangeTraffic();
-        var kept = new List<Tensor>();   // the step's tensors, created and freed on the trunk's executor
-        StepVerdict? verdict = null;
-        Tensor Keep(Tensor t)
-        {
-            kept.Add(t.DetachFromDisposeScope());
-            return t;
-        }
-        try
-        {
-            double dataMs = 0;
-            var (features, targets, x) = await TrunkExecutor.RunAsync(() =>
-            {
-                long start = Stopwatch.GetTimestamp();
-                using var scope = NewDisposeScope();
-                using var batch = data.Get(steps);
-                var device = model.Weight.device;
-                var features = Keep(batch.Features.to(device).alias());               // (B, D_feat)
-                var targets = Keep(batch.Targets.to(device).alias());                 // (B, N, D_out)
-                dataMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                return (features, targets, Keep(model.Forward(features)));            // x (B, N, D_in)
-            });
-            double trunkForward = timer.Lap();
-
-            var y = await ExchangeAsync(x, job.Shape.Output, (worker, slice) => worker.ForwardAsync(slice), traffic, Keep);   // (B, N, D_out)
-            double towerForward = timer.Lap();
-
-            var dY = await TrunkExecutor.RunAsync(() =>
-            {
-                using var scope = NewDisposeScope();
-                var (lossTensor, dY) = MseLoss.Queue(y, targets);
-                // Read once the workers have their dY slices, so the GPU never idles waiting for that read.
-                verdict = new StepVerdict(lossTensor, features, targets, fence);
-                return Keep(dY);
-            });
-            double lossMs = timer.Lap();
-
-            // The workers compute gradients and dX now and apply their AdamW step only if the step is accepted.
-            var dX = await ExchangeAsync(dY, job.Shape.Input, (worker, slice) => worker.BackwardAsync(slice), traffic, Keep);   // (B, N, D_in)
-            double towerBackward = timer.Lap();
-
-            var (loss, rejection) = await TrunkExecutor.RunAsync(() =>
-            {
-                var (loss, rejection) = verdict!.Read(steps, job);
-                if (rejection is null) model.Backward(dX);
-                return (loss, rejection);
-            });
-            if (rejection is not null)
-            {
-                // Reject before any parameter changes: the workers drop their waiting update, the trunk its activations.
-                await Task.WhenAll(workers.Select(w => w.Grain.DiscardAsync()));
-                await TrunkExecutor.RunAsync(model.Discard);
-                throw new BadBatchException(rejection);
-            }
-            double trunkBackward = timer.Lap();
-            return new StepMetrics(steps, loss, job.BatchSize, trunkForward, towerForward, lossMs, towerBackward, trunkBackward, timer.TotalMs,
-                traffic.ScatterMs, traffic.GatherMs, traffic.Bytes, dataMs);
-        }
-        finally
-        {
-            await TrunkExecutor.RunAsync(() =>
-            {
-                kept.ForEach(t => t.Dispose());
-                verdict?.Dispose();
-            });
-        }
-    }
-
-    /// <summary>Executor time spent packing and unpacking, and the bytes each transport kind moved, in one step.</summary>
-    sealed class ExchangeTraffic
-    {
-        public double ScatterMs, GatherMs;   // written on the trunk's executor only
-        public Dictionary<string, long> Bytes { get; } = [];   // written on the grain's scheduler only
-
-        public void Add(TensorPayloadKind kind, long bytes) => Bytes[kind.ToString()] = Bytes.GetValueOrDefault(kind.ToString()) + bytes;
-    }
-
-    /// <summary>
-    /// Sends every worker its slice of <paramref name="input"/> (B, N, D) along the group dimension and gathers the
-    /// replies into a new (B, N, <paramref name="width"/>) tensor, made by <paramref name="keep"/>'s owner. Each worker's
-    /// slice is packed, sent and its reply unpacked into place on its own, so one worker's scatter and gather overlap
-    /// the others' compute. Calls that failed because their silo is gone become one <see cref="WorkersLostException"/>.
-    /// </summary>
-    async Task<Tensor> ExchangeAsync(Tensor input, long width, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call,
-        ExchangeTraffic traffic, Func<Tensor, Tensor> keep)
-    {
-        var output = await TrunkExecutor.RunAsync(() => keep(empty([input.shape[0], input.shape[1], width], input.dtype, input.device)));
-        var calls = workers.Select(w => ExchangeWith(w, input, output, call, traffic)).ToArray();
-        try
-        {
-            await Task.WhenAll(calls);
-            return output;
-        }
-        catch (Exception e)
-        {
-            var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet();
-            var lost = workers.Where((w, i) => calls[i].IsFaulted
-                    && (WorkersLostException.IsSiloLoss(calls[i].Exception!.InnerException!) || !active.Contains(w.Info.Silo)))
-                .Select(w => w.Info.Silo).Distinct().ToArray();
-            if (lost.Length > 0) throw new WorkersLostException(lost, e);
-            throw;
-        }
-    }
-
-    /// <summary>One worker's part of an exchange; a payload nobody unpacked (the call failed) releases its tensor.</summary>
-    async Task ExchangeWith(Worker w, Tensor input, Tensor output, Func<IWorkerGrain, TensorPayload, Task<TensorPayload>> call, ExchangeTraffic traffic)
-    {
-        var request = await TrunkExecutor.RunAsync(() =>
-        {
-            long start = Stopwatch.GetTimestamp();
-            using var scope = NewDisposeScope();
-            var packed = w.Transport.Pack(input.narrow(1, w.Groups.First, w.Groups.Count));
-            traffic.ScatterMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            return packed;
-        });
-        TensorPayload reply;
-        try
-        {
-            reply = await call(w.Grain, request);
-        }
-        catch
-        {
-            request.Dispose();
-            throw;
-        }
-        try
-        {
-            await TrunkExecutor.RunAsync(() =>
-            {
-                long start = Stopwatch.GetTimestamp();
-                using var scope = NewDisposeScope();
-                output.narrow(1, w.Groups.First, w.Groups.Count).copy_(w.Transport.Unpack(reply, TrunkExecutor.TorchDevice));
-                traffic.GatherMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            });
-        }
-        finally
-        {
-            reply.Dispose();
-        }
-        traffic.Add(w.Transport.Kind, request.Bytes + reply.Bytes);
+        var exchange = new WorkerExchange(workers, TrunkExecutor, membership, job.Shape.Input, job.Shape.Output);
+        var metrics = await new TrainingStep(job, model, data, fence, TrunkExecutor).RunAsync(steps, exchange);
+        return metrics with { ScatterMs = exchange.ScatterMs, GatherMs = exchange.GatherMs, BytesMoved = exchange.Bytes };
     }
 
     public async Task<long> CheckpointAsync()

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Orchestrator.Kernels.Cuda;
+using Orchestrator.Training;
 
 namespace Orchestrator.Grains.Execution;
 
@@ -8,7 +9,7 @@ namespace Orchestrator.Grains.Execution;
 /// never blocks an Orleans scheduler thread and, for a GPU, always runs with the device's CUDA context current.
 /// Work items are plain synchronous lambdas; they open their own dispose scopes, which therefore never span an await.
 /// </summary>
-public sealed class DeviceExecutor : IDisposable
+public sealed class DeviceExecutor : ITensorThread, IDisposable
 {
     readonly BlockingCollection<Action> queue = new();
     readonly Thread thread;

@@ -61,7 +61,6 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         if (processes < 0) throw new ArgumentOutOfRangeException(nameof(processes), $"--local-processes must not be negative; got {processes}.");
         var hosts = new List<IHost>();
         var children = new List<LocalSiloProcess>();
-        var connection = new ClusterConnection(hosts, null!, "", children);
         try
         {
             for (int i = 0; i < silos; i++)
@@ -87,7 +86,7 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         }
         catch
         {
-            await connection.DisposeAsync();
+            await StopAsync(hosts, children);
             throw;
         }
     }
@@ -129,10 +128,12 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => new(StopAsync(hosts, Processes));
+
+    /// <summary>Stops silo processes first (they leave while the primary still answers), then the hosts, newest first.</summary>
+    static async Task StopAsync(IReadOnlyList<IHost> hosts, IReadOnlyList<LocalSiloProcess> processes)
     {
-        // Processes first: they leave while the primary still answers.
-        await Task.WhenAll(Processes.Select(p => p.DisposeAsync().AsTask()));
+        await Task.WhenAll(processes.Select(p => p.DisposeAsync().AsTask()));
         foreach (var host in hosts.Reverse())
         {
             await host.StopAsync();

@@ -16,20 +16,22 @@ namespace Orchestrator.Grains;
 /// Every TorchSharp call runs on the device's executor thread.
 /// </summary>
 [DevicePlacement, Immovable, KeepAlive]
-public sealed class WorkerGrain(DeviceExecutors executors, TensorTransports transports, ILogger<WorkerGrain> log) : Grain, IWorkerGrain
+public sealed class WorkerGrain : Grain, IWorkerGrain
 {
-    WorkerKey key;
-    DeviceExecutor executor = null!;
+    readonly TensorTransports transports;
+    readonly ILogger<WorkerGrain> log;
+    readonly WorkerKey key;
+    readonly DeviceExecutor executor;
     TowerShard? shard;
     Guid owner;
     /// <summary>This end of the CUDA IPC link to the coordinator, made when its first IPC payload arrives.</summary>
     IpcTensorTransport? ipc;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public WorkerGrain(DeviceExecutors executors, TensorTransports transports, ILogger<WorkerGrain> log)
     {
-        key = WorkerKey.Parse(this.GetPrimaryKeyString());
+        (this.transports, this.log) = (transports, log);
+        key = WorkerKey.Parse(this.GetPrimaryKeyString());   // the grain's identity is known before its constructor runs
         executor = executors.For(key.Device);
-        return Task.CompletedTask;
     }
 
     public async Task InitAsync(WorkerSetup setup)

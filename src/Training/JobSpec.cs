@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using System.Text.RegularExpressions;
 
 namespace Orchestrator.Training;
 
@@ -48,7 +47,7 @@ public sealed record CheckpointSpec
     public int Keep { get; init; } = 3;
 }
 
-public sealed partial record JobSpec
+public sealed record JobSpec
 {
     public string Name { get; init; } = "demo";
     public ModelShape Shape { get; init; } = new();
@@ -77,6 +76,7 @@ public sealed partial record JobSpec
     {
         WriteIndented = true,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,   // a typo in a spec file is an error, not a default
+        AllowDuplicateProperties = false,                                 // "steps" twice: which one was meant?
     };
 
     public static JobSpec FromJson(string json) =>
@@ -87,8 +87,20 @@ public sealed partial record JobSpec
     /// <summary>Throws a <see cref="JobSpecException"/> naming the first invalid field. Touches no data files.</summary>
     public JobSpec Validate()
     {
-        if (string.IsNullOrEmpty(Name) || !NamePattern().IsMatch(Name))
-            throw new JobSpecException(nameof(Name), $"'{Name}' must be 1-64 characters of letters, digits, '.', '_' or '-'.");
+        // A spec file may say "shape": null or "devices": [null]; each is named here rather than failing as a null reference.
+        Present(Name, nameof(Name));
+        Present(Shape, nameof(Shape));
+        Present(DType, nameof(DType));
+        Present(Optimizer, nameof(Optimizer));
+        Present(Data, nameof(Data));
+        Present(Data.Source, "Data.Source");
+        Present(Devices, nameof(Devices));
+        for (int i = 0; i < Devices.Count; i++) Present(Devices[i], $"Devices[{i}]");
+        Present(Transport, nameof(Transport));
+        Present(Checkpoint, nameof(Checkpoint));
+        // The checkpoint store's own rule, checked before anything trains: a name it refuses would fail at the first
+        // checkpoint and lose the work done until then.
+        if (Checkpoints.CheckpointPaths.JobNameProblem(Name) is { } problem) throw new JobSpecException(nameof(Name), problem);
         Positive(Shape.Groups, "Shape.Groups");
         Positive(Shape.Features, "Shape.Features");
         Positive(Shape.Input, "Shape.Input");
@@ -151,11 +163,13 @@ public sealed partial record JobSpec
     public long SliceBytes(int groups) =>
         (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * Kernels.DTypeNames.ElementSize(Kernels.DTypeNames.Parse(DType));
 
+    static void Present(object? value, string field)
+    {
+        if (value is null) throw new JobSpecException(field, "is missing (null); leave the field out for its default.");
+    }
+
     static void Positive(int value, string field)
     {
         if (value <= 0) throw new JobSpecException(field, $"must be > 0; got {value}.");
     }
-
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
-    private static partial Regex NamePattern();
 }

@@ -8,6 +8,13 @@ public class JobSpecTests
     {
         { "Name", new JobSpec { Name = "has/slash" } },
         { "Name", new JobSpec { Name = "" } },
+        // Names the checkpoint store would refuse at the first checkpoint, after training: refused before it.
+        { "Name", new JobSpec { Name = ".hidden" } },
+        { "Name", new JobSpec { Name = "." } },
+        { "Name", new JobSpec { Name = ".." } },
+        { "Name", new JobSpec { Name = "a..b" } },
+        { "Name", new JobSpec { Name = "trailing-newline\n" } },
+        { "Name", new JobSpec { Name = new string('n', 65) } },
         { "Shape.Groups", new JobSpec { Shape = new ModelShape { Groups = 0 } } },
         { "Shape.Features", new JobSpec { Shape = new ModelShape { Features = -3 } } },
         { "Shape.Input", new JobSpec { Shape = new ModelShape { Input = 0 } } },
@@ -55,6 +62,31 @@ public class JobSpecTests
         Assert.Equal(new ModelShape().Hidden, partial.Shape.Hidden);
         Assert.Equal(0.5, partial.Optimizer.LearningRate);
         Assert.Equal(new OptimizerSpec().Beta2, partial.Optimizer.Beta2);
+    }
+
+    [Theory]
+    [InlineData("""{ "shape": null }""", "Shape")]
+    [InlineData("""{ "optimizer": null }""", "Optimizer")]
+    [InlineData("""{ "data": null }""", "Data")]
+    [InlineData("""{ "data": { "source": null } }""", "Data.Source")]
+    [InlineData("""{ "checkpoint": null }""", "Checkpoint")]
+    [InlineData("""{ "devices": null }""", "Devices")]
+    [InlineData("""{ "devices": ["cpu", null] }""", "Devices[1]")]
+    [InlineData("""{ "name": null }""", "Name")]
+    [InlineData("""{ "dType": null }""", "DType")]
+    [InlineData("""{ "transport": null }""", "Transport")]
+    public void A_null_field_in_a_spec_file_is_an_error_naming_it(string json, string field)
+    {
+        var e = Assert.Throws<JobSpecException>(() => JobSpec.FromJson(json).Validate());
+        Assert.Equal(field, e.Field);
+        Assert.Contains("is missing (null)", e.Message);
+    }
+
+    [Fact]
+    public void A_spec_file_naming_a_field_twice_is_an_error()
+    {
+        var e = Assert.ThrowsAny<System.Text.Json.JsonException>(() => JobSpec.FromJson("""{ "steps": 10, "steps": 20 }"""));
+        Assert.Contains("steps", e.Message, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

@@ -14,13 +14,14 @@ public static partial class CheckpointPaths
     const string StepPrefix = "step-";
 
     /// <summary>Throws an <see cref="ArgumentException"/> unless the job name can be a directory name inside the root.</summary>
-    public static string ValidateJobName(string? job)
-    {
-        if (string.IsNullOrEmpty(job) || job.Length > MaxJobNameLength || !JobNamePattern().IsMatch(job) || job.Contains(".."))
-            throw new ArgumentException(
-                $"job name '{job}' must be 1-{MaxJobNameLength} letters, digits, '-', '_' or '.', not start with '.' and not contain '..'.", nameof(job));
-        return job;
-    }
+    public static string ValidateJobName(string? job) =>
+        JobNameProblem(job) is { } problem ? throw new ArgumentException(problem, nameof(job)) : job!;
+
+    /// <summary>Why <paramref name="job"/> cannot be a directory name inside the root, or null when it can.</summary>
+    public static string? JobNameProblem(string? job) =>
+        string.IsNullOrEmpty(job) || job.Length > MaxJobNameLength || !JobNamePattern().IsMatch(job) || job.Contains("..")
+            ? $"job name '{job?.ReplaceLineEndings("\\n")}' must be 1-{MaxJobNameLength} letters, digits, '-', '_' or '.', not start with '.' and not contain '..'."
+            : null;
 
     public static string StepDirectoryName(long step)
     {

@@ -33,6 +33,8 @@ public sealed class CoordinatorGrain(
     CheckpointStore? checkpoints;
     CheckpointSchedule? schedule;
     long? lastCheckpoint;
+    /// <summary>Which checkpoint the job continued from when newer ones were damaged, and why they were skipped.</summary>
+    string? checkpointNote;
     /// <summary>Silos whose workers were lost; never used again by this job.</summary>
     readonly HashSet<string> excludedSilos = [];
     /// <summary>This activation's identity: workers obey stops from the coordinator activation they serve only.</summary>
@@ -67,6 +69,7 @@ public sealed class CoordinatorGrain(
         if (state == JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is already running; stop it before starting it again.");
         await ReleaseAsync();
+        checkpointNote = null;
         var store = newSpec.Checkpoint.Directory is { } root ? new CheckpointStore(root) : null;
         var restore = resume ? await Task.Run(() => LatestCheckpoint(newSpec, store)) : null;
         await BuildAsync(newSpec, restore, excluded: new HashSet<string>());
@@ -109,17 +112,34 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    /// <summary>The job's latest checkpoint, checked to train the same model as <paramref name="job"/>.</summary>
+    /// <summary>The job's newest intact checkpoint, checked to train the same model as <paramref name="job"/>.</summary>
     Checkpoint LatestCheckpoint(JobSpec job, CheckpointStore? store)
     {
         if (store is null)
             throw new JobSpecException("Checkpoint.Directory", "is required to resume a job.");
-        if (store.LatestStep(Name) is null)
+        if (store.List(Name).Count == 0)
             throw new InvalidOperationException($"job '{Name}' has no checkpoint under '{store.JobDirectory(Name)}' to resume from.");
-        var checkpoint = store.Open(Name);
+        var checkpoint = NewestIntact(store);
         if (checkpoint.Manifest.Job.ModelDifference(job) is { } field)
             throw new JobSpecException(field, $"differs from the checkpoint at step {checkpoint.Manifest.Step}, which trains another model; " +
                                               "resume with the spec it was saved with (only Steps, Devices, Transport and Checkpoint may change).");
+        return checkpoint;
+    }
+
+    /// <summary>
+    /// The newest checkpoint that verifies; each newer one that does not is set aside, logged, and named in the status
+    /// (<see cref="JobStatus.CheckpointNote"/>), so the user sees which step training continues from and why.
+    /// </summary>
+    Checkpoint NewestIntact(CheckpointStore store)
+    {
+        var skipped = new List<string>();
+        var checkpoint = store.OpenNewestIntact(Name, (step, why) =>
+        {
+            log.LogWarning("Job {Job}: the checkpoint at step {Step} is damaged and was set aside: {Problem}", Name, step, why);
+            skipped.Add($"step {step} ({why})");
+        });
+        checkpointNote = skipped.Count == 0 ? null
+            : $"continued from step {checkpoint.Manifest.Step}; newer checkpoints were damaged and set aside as .damaged-*: {string.Join("; ", skipped)}";
         return checkpoint;
     }
 
@@ -212,7 +232,7 @@ public sealed class CoordinatorGrain(
         // then build, retrying while calls still reach for the dead silos.
         var deadline = DateTime.UtcNow + RecoveryTimeout;
         await WaitUntilGone(lostSilos, deadline);
-        var restore = checkpoints?.LatestStep(Name) is not null ? await Task.Run(() => checkpoints.Open(Name)) : null;
+        var restore = checkpoints is not null && checkpoints.List(Name).Count > 0 ? await Task.Run(() => NewestIntact(checkpoints)) : null;
         while (true)
         {
             try
@@ -282,7 +302,7 @@ public sealed class CoordinatorGrain(
     public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
 
     JobStatus Status() =>
-        new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint, recoveries);
+        new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint, recoveries, checkpointNote);
 
     public async Task<Dictionary<string, TensorPayload>> GetParametersAsync()
     {

@@ -24,4 +24,5 @@ public sealed record JobStatus(
     [property: Id(6)] string? Error,
     [property: Id(7)] string CoordinatorSilo,
     [property: Id(8)] long? LastCheckpointStep = null,
-    [property: Id(9)] int Recoveries = 0);
+    [property: Id(9)] int Recoveries = 0,
+    [property: Id(10)] string? CheckpointNote = null);

@@ -53,6 +53,34 @@ public class CheckpointOnClusterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_resume_past_a_damaged_checkpoint_says_which_step_it_took_and_why()
+    {
+        using var scratch = new ScratchDirectory();
+        var full = Job(scratch, [], steps: 6);
+        var (fullLosses, _) = await Train(full with { Name = full.Name + "-full" });
+        await Train(full with { Steps = 4, Checkpoint = full.Checkpoint with { EverySteps = 2 } });
+        var step4 = Path.Combine(new CheckpointStore(scratch.Root).JobDirectory(full.Name), "step-000000004");
+        File.Delete(Directory.GetFiles(step4, "shard-*.safetensors")[0]);
+
+        var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(full.Name);
+        var status = await coordinator.StartAsync(full, resume: true);
+        try
+        {
+            Assert.Equal(2, status.StepsDone);
+            Assert.Contains("continued from step 2", status.CheckpointNote);
+            Assert.Contains("step 4 (", status.CheckpointNote);
+            Assert.Contains("the file is missing", status.CheckpointNote);
+            var losses = new List<double>();
+            for (long step = status.StepsDone; step < full.Steps; step++) losses.Add((await coordinator.StepAsync()).Loss);
+            Assert.Equal(fullLosses.Skip(2), losses);   // the steps after the intact checkpoint, exactly
+        }
+        finally
+        {
+            await coordinator.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task On_demand_checkpoints_keep_only_the_newest()
     {
         using var scratch = new ScratchDirectory();

@@ -28,6 +28,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
         long exchanged = TrainingMetrics.ExchangedBytes(spec, status);
         int remaining = (int)Math.Max(0, spec.Steps - status.StepsDone);
         if (settings.Resume) AnsiConsole.MarkupLine($"resumed from the checkpoint at step {status.StepsDone}");
+        if (status.CheckpointNote is { } note) AnsiConsole.MarkupLineInterpolated($"[yellow]{note}[/]");
         try
         {
             if (AnsiConsole.Profile.Capabilities.Interactive)

@@ -13,6 +13,7 @@ public sealed class CheckpointStore
 {
     const string PendingPrefix = ".pending-";
     const string TrashPrefix = ".trash-";
+    const string DamagedPrefix = ".damaged-";
     const int MaxLatestBytes = 64;
 
     public string Root { get; }
@@ -69,11 +70,7 @@ public sealed class CheckpointStore
         Directory.Move(pending.Directory, CheckpointPaths.Inside(Root, pending.Job.Name, stepName));   // rename(2): atomic
         writing.TryRemove(pending.Directory, out _);
         DurableFiles.SyncDirectory(jobDirectory);
-        long? latest;
-        try { latest = PointedStep(pending.Job.Name); }
-        catch (InvalidDataException) { latest = null; }
-        if (latest is null || latest < pending.Step)
-            DurableFiles.ReplaceAtomically(Path.Combine(jobDirectory, CheckpointPaths.LatestFileName), stream => stream.Write(Encoding.UTF8.GetBytes(stepName + "\n")));
+        if (PointedStepOrNull(pending.Job.Name) is not { } latest || latest < pending.Step) PointAt(pending.Job.Name, pending.Step);
     }
 
     internal void Abandon(string pendingDirectory)
@@ -126,6 +123,55 @@ public sealed class CheckpointStore
         if (!Directory.Exists(directory)) throw new FileNotFoundException($"job '{job}' has no checkpoint at step {chosen}: '{directory}' does not exist.");
         return Checkpoint.Open(directory, job, chosen);
     }
+
+    /// <summary>
+    /// The newest checkpoint of the job that verifies (every file's length and SHA-256 against its manifest, and its
+    /// tensors' names, shapes and dtypes), trying step directories newest first, whatever "latest" says: a crash between
+    /// publishing a step and pointing at it leaves the pointer one behind. When an older step is taken, each newer one
+    /// that failed is reported through <paramref name="skipped"/> and moved aside to ".damaged-step-N-..." (kept for
+    /// inspection, out of the way of the step training will write again), and "latest" is pointed at the one taken.
+    /// When none verifies, nothing is moved and the <see cref="InvalidDataException"/> names every step's problem.
+    /// </summary>
+    public Checkpoint OpenNewestIntact(string job, Action<long, string> skipped)
+    {
+        var damaged = new List<(long Step, string Problem)>();
+        foreach (long step in List(job).Reverse())
+        {
+            Checkpoint checkpoint;
+            try
+            {
+                checkpoint = Open(job, step);
+                checkpoint.Verify();
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                damaged.Add((step, e.Message));
+                continue;
+            }
+            foreach (var (bad, problem) in damaged)
+            {
+                skipped(bad, problem);
+                Directory.Move(CheckpointPaths.Inside(Root, job, CheckpointPaths.StepDirectoryName(bad)),
+                    CheckpointPaths.Inside(Root, job, $"{DamagedPrefix}{CheckpointPaths.StepDirectoryName(bad)}-{Guid.NewGuid():N}"));
+            }
+            if (damaged.Count > 0) DurableFiles.SyncDirectory(JobDirectory(job));
+            if (PointedStepOrNull(job) != step) PointAt(job, step);
+            return checkpoint;
+        }
+        if (damaged.Count == 0) throw new FileNotFoundException($"job '{job}' has no checkpoint under '{JobDirectory(job)}'.");
+        throw new InvalidDataException($"job '{job}' has no intact checkpoint under '{JobDirectory(job)}': " +
+                                       string.Join("; ", damaged.Select(d => $"step {d.Step}: {d.Problem}")));
+    }
+
+    long? PointedStepOrNull(string job)
+    {
+        try { return PointedStep(job); }
+        catch (InvalidDataException) { return null; }
+    }
+
+    void PointAt(string job, long step) =>
+        DurableFiles.ReplaceAtomically(Path.Combine(JobDirectory(job), CheckpointPaths.LatestFileName),
+            stream => stream.Write(Encoding.UTF8.GetBytes(CheckpointPaths.StepDirectoryName(step) + "\n")));
 
     /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints of the job, never the one "latest" names.</summary>
     public IReadOnlyList<long> Prune(string job, int keep)

@@ -27,12 +27,15 @@ public sealed partial class InProcessTrainer
     }
 
     /// <summary>
-    /// The job's trainer as of its latest checkpoint (or <paramref name="step"/>): the checkpoint's spec, weights, AdamW
-    /// state and step count. Since batch i depends only on (seed, i), training on matches the run that was never stopped.
+    /// The job's trainer as of its newest intact checkpoint (or <paramref name="step"/>): the checkpoint's spec, weights,
+    /// AdamW state and step count. Newer damaged checkpoints are set aside and reported through <paramref name="skipped"/>
+    /// (<see cref="CheckpointStore.OpenNewestIntact"/>). Since batch i depends only on (seed, i), training on matches the
+    /// run that was never stopped.
     /// </summary>
-    public static InProcessTrainer Resume(CheckpointStore store, string job, Device? device = null, long? step = null)
+    public static InProcessTrainer Resume(CheckpointStore store, string job, Device? device = null, long? step = null,
+        Action<long, string>? skipped = null)
     {
-        var checkpoint = store.Open(job, step);
+        var checkpoint = step is { } chosen ? store.Open(job, chosen) : store.OpenNewestIntact(job, skipped ?? ((_, _) => { }));
         var trainer = new InProcessTrainer(checkpoint.Manifest.Job, device);
         try
         {

@@ -26,12 +26,10 @@ public sealed class CoordinatorGrain(
     ISiloMetadataCache metadata,
     ILogger<CoordinatorGrain> log) : Grain, ICoordinatorGrain
 {
-    /// <summary>Where the trunk, the loss and the gathers run: chosen when the job is built.</summary>
-    string trunkDevice = "cpu";
-
-    JobSpec? spec;
-    CheckpointStore? checkpoints;
-    CheckpointSchedule? schedule;
+    /// <summary>The job's parts on the cluster while it runs (null before it starts, after it stops, while it recovers).</summary>
+    RunningJob? job;
+    /// <summary>The steps the last started spec asks for, for the status.</summary>
+    int stepsPlanned;
     long? lastCheckpoint;
     /// <summary>Which checkpoint the job continued from when newer ones were damaged, and why they were skipped.</summary>
     string? checkpointNote;
@@ -43,18 +41,15 @@ public sealed class CoordinatorGrain(
     const int MaxRecoveries = 8;
     /// <summary>How long a recovery may wait for membership to declare lost silos dead and for the survivors to settle.</summary>
     static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(2);
-    Trunk? trunk;
-    IBatchSource? source;
-    /// <summary>On a GPU trunk, marks where a step's verdict copy was queued (null on the CPU, where copies are synchronous).</summary>
-    StreamFence? fence;
-    JobWorker[] workers = [];
     JobState state = JobState.NotStarted;
     long steps;
     double? lastLoss;
     string? error;
 
     string Name => this.GetPrimaryKeyString();
-    DeviceExecutor TrunkExecutor => executors.For(trunkDevice);
+
+    /// <summary>The running job, or an error saying why there is none.</summary>
+    RunningJob Running => job ?? throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
 
     /// <summary>This silo's first GPU if it advertises one, else its CPU.</summary>
     string LocalTrunkDevice() =>
@@ -72,42 +67,51 @@ public sealed class CoordinatorGrain(
         checkpointNote = null;
         var store = newSpec.Checkpoint.Directory is { } root ? new CheckpointStore(root) : null;
         var restore = resume ? await Task.Run(() => LatestCheckpoint(newSpec, store)) : null;
-        await BuildAsync(newSpec, restore, excluded: new HashSet<string>());
-        (spec, state, steps, lastLoss, error) = (newSpec, JobState.Running, restore?.Manifest.Step ?? 0, null, null);
-        (checkpoints, schedule, lastCheckpoint) = (store, new CheckpointSchedule(newSpec.Checkpoint.EverySteps), restore?.Manifest.Step);
+        var started = await BuildAsync(newSpec, store, restore, excluded: new HashSet<string>());
+        (job, stepsPlanned, state, steps, lastLoss, error) = (started, newSpec.Steps, JobState.Running, restore?.Manifest.Step ?? 0, null, null);
+        lastCheckpoint = restore?.Manifest.Step;
         if (steps >= newSpec.Steps) state = JobState.Finished;
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).AddJobAsync(Name);
-        log.LogInformation("Job {Job} started on {Silo} with {Workers} workers: {Assignment}", Name, transports.SiloName, workers.Length,
-            string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups} ({w.Transport.Kind})")));
+        log.LogInformation("Job {Job} started on {Silo} with {Workers} workers: {Assignment}", Name, transports.SiloName, started.Workers.Length,
+            string.Join(", ", started.Workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups} ({w.Transport.Kind})")));
         return Status();
     }
 
     /// <summary>
-    /// Reads the data, builds the trunk and every worker, from the seed or from <paramref name="restore"/>, on the
-    /// devices of the active silos not in <paramref name="excluded"/>. Nothing is left behind when it throws.
+    /// Reads the data, builds the trunk (on this silo's first GPU, else its CPU) and every worker, from the seed or from
+    /// <paramref name="restore"/>, on the devices of the active silos not in <paramref name="excluded"/>. Nothing is left
+    /// behind when it throws.
     /// </summary>
-    async Task BuildAsync(JobSpec job, Checkpoint? restore, IReadOnlySet<string> excluded)
+    async Task<RunningJob> BuildAsync(JobSpec spec, CheckpointStore? store, Checkpoint? restore, IReadOnlySet<string> excluded)
     {
-        trunkDevice = LocalTrunkDevice();
-        var planned = Plan(job, excluded);
+        var executor = executors.For(LocalTrunkDevice());
+        var planned = Plan(spec, executor.Device, excluded);
+        var device = executor.TorchDevice;
+        var built = await executor.RunAsync(() =>
+        {
+            var data = BatchSources.Create(spec, device);   // reads and checks data files before any worker is built
+            try
+            {
+                var model = restore is null
+                    ? new Trunk(spec.Shape, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), device, spec.Optimizer)
+                    : restore.CreateTrunk(device);
+                return new RunningJob(spec, store, executor, model, data, device.type == DeviceType.CUDA ? new StreamFence(device.index) : null, planned);
+            }
+            catch
+            {
+                data.Dispose();
+                throw;
+            }
+        });
         try
         {
-            var device = TrunkExecutor.TorchDevice;
-            (trunk, source, fence) = await TrunkExecutor.RunAsync(() =>
-            {
-                var data = BatchSources.Create(job, device);   // reads and checks data files before any worker is built
-                var model = restore is null
-                    ? new Trunk(job.Shape, job.Seed, Kernels.DTypeNames.Parse(job.DType), device, job.Optimizer)
-                    : restore.CreateTrunk(device);
-                return (model, data, device.type == DeviceType.CUDA ? new StreamFence(device.index) : null);
-            });
-            workers = planned;
             long? restoreStep = restore?.Manifest.Step;
-            await Task.WhenAll(workers.Select(w => w.Grain.InitAsync(new WorkerSetup(job, w.Groups.First, w.Groups.Count, restoreStep, incarnation))));
+            await Task.WhenAll(planned.Select(w => w.Grain.InitAsync(new WorkerSetup(spec, w.Groups.First, w.Groups.Count, restoreStep, incarnation))));
+            return built;
         }
         catch
         {
-            await ReleaseAsync();
+            await ReleaseAsync(built, built.Workers);
             throw;
         }
     }
@@ -143,8 +147,11 @@ public sealed class CoordinatorGrain(
         return checkpoint;
     }
 
-    /// <summary>Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots.</summary>
-    JobWorker[] Plan(JobSpec job, IReadOnlySet<string> excluded)
+    /// <summary>
+    /// Devices the spec selects, WorkersPerDevice slots each, contiguous balanced group ranges over the slots, each with
+    /// the transport from <paramref name="trunkDevice"/> to it.
+    /// </summary>
+    JobWorker[] Plan(JobSpec job, string trunkDevice, IReadOnlySet<string> excluded)
     {
         var available = ClusterDevices.Discover(membership, metadata).Where(d => !excluded.Contains(d.Silo)).ToArray();
         var chosen = ClusterDevices.Select(available, job.Devices);
@@ -169,14 +176,15 @@ public sealed class CoordinatorGrain(
             throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
         while (true)
         {
+            var running = Running;
             try
             {
-                var metrics = await Step(spec!, trunk!, source!);
+                var metrics = await Step(running);
                 (steps, lastLoss) = (steps + 1, metrics.Loss);
-                if (steps >= spec!.Steps) state = JobState.Finished;
+                if (steps >= running.Spec.Steps) state = JobState.Finished;
                 log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
-                if (checkpoints is not null && (schedule!.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
-                    await SaveCheckpoint();
+                if (running.Checkpoints is not null && (running.Schedule.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
+                    await SaveCheckpoint(running);
                 return metrics;
             }
             catch (WorkersLostException lost) when (recoveries < MaxRecoveries)
@@ -186,7 +194,7 @@ public sealed class CoordinatorGrain(
                     string.Join(", ", lost.Silos), steps);
                 try
                 {
-                    await RecoverAsync(lost.Silos);
+                    await RecoverAsync(running, lost.Silos);
                 }
                 catch (Exception e)
                 {
@@ -214,15 +222,15 @@ public sealed class CoordinatorGrain(
     /// when there is none yet), the groups spread over the devices left. Training continues at the checkpoint's step,
     /// and since batch i depends only on i, the result equals a run that was never interrupted.
     /// </summary>
-    async Task RecoverAsync(IReadOnlyCollection<string> lostSilos)
+    async Task RecoverAsync(RunningJob lostJob, IReadOnlyCollection<string> lostSilos)
     {
-        var job = spec!;
         state = JobState.Recovering;
         excludedSilos.UnionWith(lostSilos);
-        workers = workers.Where(w => !excludedSilos.Contains(w.Info.Silo)).ToArray();
+        job = null;
         try
         {
-            await ReleaseAsync();
+            // Only the survivors are stopped: a call to a lost worker would wait for its silo.
+            await ReleaseAsync(lostJob, lostJob.Workers.Where(w => !excludedSilos.Contains(w.Info.Silo)).ToArray());
         }
         catch (Exception e)   // a worker may die while we stop it; its silo's membership will catch up
         {
@@ -232,12 +240,14 @@ public sealed class CoordinatorGrain(
         // then build, retrying while calls still reach for the dead silos.
         var deadline = DateTime.UtcNow + RecoveryTimeout;
         await WaitUntilGone(lostSilos, deadline);
-        var restore = checkpoints is not null && checkpoints.List(Name).Count > 0 ? await Task.Run(() => NewestIntact(checkpoints)) : null;
+        var store = lostJob.Checkpoints;
+        var restore = store is not null && store.List(Name).Count > 0 ? await Task.Run(() => NewestIntact(store)) : null;
+        RunningJob rebuilt;
         while (true)
         {
             try
             {
-                await BuildAsync(job, restore, excludedSilos);
+                rebuilt = await BuildAsync(lostJob.Spec, store, restore, excludedSilos);
                 break;
             }
             catch (Exception e) when (WorkersLostException.IsSiloLoss(e) && DateTime.UtcNow < deadline)
@@ -246,10 +256,10 @@ public sealed class CoordinatorGrain(
                 await Task.Delay(TimeSpan.FromSeconds(1));
             }
         }
-        (state, steps, lastCheckpoint) = (JobState.Running, restore?.Manifest.Step ?? 0, restore?.Manifest.Step);
+        (job, state, steps, lastCheckpoint) = (rebuilt, JobState.Running, restore?.Manifest.Step ?? 0, restore?.Manifest.Step);
         recoveries++;
-        log.LogInformation("Job {Job} recovered at step {Step} with {Workers} workers: {Assignment}", Name, steps, workers.Length,
-            string.Join(", ", workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups}")));
+        log.LogInformation("Job {Job} recovered at step {Step} with {Workers} workers: {Assignment}", Name, steps, rebuilt.Workers.Length,
+            string.Join(", ", rebuilt.Workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups}")));
     }
 
     /// <summary>Waits until no silo in <paramref name="silos"/> is active; throws a clear error at the deadline.</summary>
@@ -265,18 +275,18 @@ public sealed class CoordinatorGrain(
     }
 
     /// <summary>One <see cref="TrainingStep"/> with this job's workers as its towers, and what the exchange moved.</summary>
-    async Task<StepMetrics> Step(JobSpec job, Trunk model, IBatchSource data)
+    async Task<StepMetrics> Step(RunningJob running)
     {
-        var exchange = new WorkerExchange(workers, TrunkExecutor, membership, job.Shape.Input, job.Shape.Output);
-        var metrics = await new TrainingStep(job, model, data, fence, TrunkExecutor).RunAsync(steps, exchange);
+        var exchange = new WorkerExchange(running.Workers, running.Executor, membership, running.Spec.Shape.Input, running.Spec.Shape.Output);
+        var metrics = await running.Step.RunAsync(steps, exchange);
         return metrics with { ScatterMs = exchange.ScatterMs, GatherMs = exchange.GatherMs, BytesMoved = exchange.Bytes };
     }
 
     public async Task<long> CheckpointAsync()
     {
-        if (trunk is null) throw new InvalidOperationException($"job '{Name}' is {state}; there is nothing to checkpoint.");
-        if (checkpoints is null) throw new JobSpecException("Checkpoint.Directory", $"job '{Name}' has no checkpoint directory.");
-        if (lastCheckpoint != steps) await SaveCheckpoint();
+        var running = job ?? throw new InvalidOperationException($"job '{Name}' is {state}; there is nothing to checkpoint.");
+        if (running.Checkpoints is null) throw new JobSpecException("Checkpoint.Directory", $"job '{Name}' has no checkpoint directory.");
+        if (lastCheckpoint != steps) await SaveCheckpoint(running);
         return steps;
     }
 
@@ -284,16 +294,16 @@ public sealed class CoordinatorGrain(
     /// Every worker writes its shard and this grain the trunk into one pending checkpoint, which becomes visible only
     /// when all parts are on disk (a crash leaves the previous checkpoint as the latest); then old ones are pruned.
     /// </summary>
-    async Task SaveCheckpoint()
+    async Task SaveCheckpoint(RunningJob running)
     {
-        var (store, job, model) = (checkpoints!, spec!, trunk!);
-        using var pending = await Task.Run(() => store.Begin(job, steps, model.Optimizer!.StepCount));
-        var shards = await Task.WhenAll(workers.Select(w => w.Grain.CheckpointAsync(pending.Ticket)));
-        using var trunkState = await TrunkExecutor.RunAsync(() => ShardState.Export(model));
+        var store = running.Checkpoints ?? throw new InvalidOperationException($"job '{Name}' has no checkpoint directory.");
+        using var pending = await Task.Run(() => store.Begin(running.Spec, steps, running.Trunk.Optimizer!.StepCount));
+        var shards = await Task.WhenAll(running.Workers.Select(w => w.Grain.CheckpointAsync(pending.Ticket)));
+        using var trunkState = await running.Executor.RunAsync(() => ShardState.Export(running.Trunk));
         await Task.Run(() =>
         {
             pending.Commit(pending.WriteTrunk(trunkState), shards);
-            store.Prune(Name, job.Checkpoint.Keep);
+            store.Prune(Name, running.Spec.Checkpoint.Keep);
         });
         lastCheckpoint = steps;
         log.LogInformation("Job {Job} checkpointed at step {Step} in {Directory}", Name, steps, store.JobDirectory(Name));
@@ -302,14 +312,15 @@ public sealed class CoordinatorGrain(
     public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
 
     JobStatus Status() =>
-        new(Name, state, steps, spec?.Steps ?? 0, lastLoss, workers.Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint, recoveries, checkpointNote);
+        new(Name, state, steps, stepsPlanned, lastLoss, (job?.Workers ?? []).Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint, recoveries, checkpointNote);
 
     public async Task<Dictionary<string, TensorPayload>> GetParametersAsync()
     {
-        var model = trunk ?? throw new InvalidOperationException($"job '{Name}' is {state}; it has no parameters.");
-        var exports = await Task.WhenAll(workers.Select(w => w.Grain.ExportAsync()));
+        var running = job ?? throw new InvalidOperationException($"job '{Name}' is {state}; it has no parameters.");
+        var model = running.Trunk;
+        var exports = await Task.WhenAll(running.Workers.Select(w => w.Grain.ExportAsync()));
         var message = transports.Message;
-        return await TrunkExecutor.RunAsync(() =>
+        return await running.Executor.RunAsync(() =>
         {
             using var scope = NewDisposeScope();
             Tensor Towers(string name) => cat(exports.Select(e => message.Unpack(e[name], CPU)).ToArray(), 0);
@@ -344,30 +355,36 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    /// <summary>
-    /// Stops the workers and frees the trunk and the data. CUDA IPC links close their mappings of the workers' buffers
-    /// before the workers free them, and free their own buffers after the workers closed theirs.
-    /// </summary>
+    /// <summary>Releases the running job, if any (<see cref="ReleaseAsync(RunningJob, JobWorker[])"/>).</summary>
     async Task ReleaseAsync()
     {
-        var (oldWorkers, oldTrunk, oldSource, oldFence) = (workers, trunk, source, fence);
-        (workers, trunk, source, fence) = ([], null, null, null);
-        var links = oldWorkers.Select(w => w.Transport).OfType<IpcTensorTransport>().ToArray();
+        if (job is not { } running) return;
+        job = null;
+        await ReleaseAsync(running, running.Workers);
+    }
+
+    /// <summary>
+    /// Stops <paramref name="stopping"/> (a job's workers, or the survivors of a loss) and frees the trunk and the data.
+    /// CUDA IPC links close their mappings of the workers' buffers before the workers free them, and free their own
+    /// buffers after the workers closed theirs.
+    /// </summary>
+    async Task ReleaseAsync(RunningJob running, JobWorker[] stopping)
+    {
+        var links = stopping.Select(w => w.Transport).OfType<IpcTensorTransport>().ToArray();
         try
         {
-            if (links.Length > 0) await TrunkExecutor.RunAsync(() => Array.ForEach(links, link => link.ReleaseImports()));
-            await Task.WhenAll(oldWorkers.Select(w => w.Grain.StopAsync(incarnation)));
+            if (links.Length > 0) await running.Executor.RunAsync(() => Array.ForEach(links, link => link.ReleaseImports()));
+            await Task.WhenAll(stopping.Select(w => w.Grain.StopAsync(incarnation)));
         }
         finally
         {
-            if (links.Length > 0 || oldTrunk is not null || oldSource is not null)
-                await TrunkExecutor.RunAsync(() =>
-                {
-                    Array.ForEach(links, link => link.Dispose());
-                    oldTrunk?.Dispose();
-                    oldSource?.Dispose();
-                    oldFence?.Dispose();
-                });
+            await running.Executor.RunAsync(() =>
+            {
+                Array.ForEach(links, link => link.Dispose());
+                running.Trunk.Dispose();
+                running.Source.Dispose();
+                running.Fence?.Dispose();
+            });
         }
     }
 }

@@ -1,0 +1,29 @@
+using Orchestrator.Grains.Execution;
+using Orchestrator.Kernels.Cuda;
+using Orchestrator.Training;
+using Orchestrator.Training.Checkpoints;
+using Orchestrator.Training.Data;
+
+namespace Orchestrator.Grains;
+
+/// <summary>
+/// A job while it runs on the cluster: its spec and checkpoint store, the trunk, the data and the verdict's fence on the
+/// trunk's executor, the placed workers, and the one <see cref="TrainingStep"/> that drives them. The coordinator
+/// builds it when a job starts or recovers and frees it when the job stops or loses workers; it exists only between.
+/// </summary>
+internal sealed class RunningJob(JobSpec spec, CheckpointStore? checkpoints, DeviceExecutor executor, Trunk trunk, IBatchSource source,
+    StreamFence? fence, JobWorker[] workers)
+{
+    public JobSpec Spec { get; } = spec;
+    /// <summary>Where checkpoints go; null when the spec names no directory.</summary>
+    public CheckpointStore? Checkpoints { get; } = checkpoints;
+    public CheckpointSchedule Schedule { get; } = new(spec.Checkpoint.EverySteps);
+    /// <summary>Where the trunk, the loss and the gathers run.</summary>
+    public DeviceExecutor Executor { get; } = executor;
+    public Trunk Trunk { get; } = trunk;
+    public IBatchSource Source { get; } = source;
+    /// <summary>On a GPU trunk, marks where a step's verdict copy was queued (null on the CPU, where copies are synchronous).</summary>
+    public StreamFence? Fence { get; } = fence;
+    public JobWorker[] Workers { get; } = workers;
+    public TrainingStep Step { get; } = new(spec, trunk, source, fence, executor);
+}

@@ -14,7 +14,8 @@ public sealed record CheckResult(string DType, string Shape, string Quantity, do
 /// <summary>
 /// Correctness of the kernels on a device: the grouped linear layer and the grouped SwiGLU MLP, forward
 /// and every gradient, against the per-group loop differentiated by autograd in float64 from the same
-/// (rounded) inputs; the training step's fused MSE, SiLU backward and AdamW against their float64 formulas. Fresh random data each run; the allocator is poisoned with NaN before every call,
+/// (rounded) inputs; the training step's fused MSE, input count, SiLU backward and AdamW against their float64
+/// formulas. Fresh random data each run; the allocator is poisoned with NaN before every call,
 /// so an output element the kernels fail to write shows up as a NaN error.
 /// </summary>
 public static class GpuCheck

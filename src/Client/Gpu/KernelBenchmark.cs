@@ -110,21 +110,21 @@ public static class KernelBenchmark
                 i => LoopReference.SwiGluMlp(Pick(xs, i), wGateUp, wDown),
                 i => GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown));
         }
-        Action<int> loopTraining = i =>
-        {
-            var x = Pick(xs, i).detach().requires_grad_(true);
-            var wg = wGateUp.detach().requires_grad_(true);
-            var wd = wDown.detach().requires_grad_(true);
-            LoopReference.SwiGluMlp(x, wg, wd).backward([Pick(dOuts, i)]);
-        };
-        Action<int> ourTraining = i =>
-        {
-            using var _ = no_grad();
-            var output = GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown, out var saved);
-            using var grads = GroupedSwiGluMlp.Backward(saved, wGateUp, wDown, Pick(dOuts, i));
-            saved.Dispose();
-        };
-        Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}", 3 * mlpFlops, loopTraining, ourTraining);
+        Gemm($"SwiGLU MLP fwd+bwd {d}->{h}->{m}", 3 * mlpFlops,
+            i =>
+            {
+                var x = Pick(xs, i).detach().requires_grad_(true);
+                var wg = wGateUp.detach().requires_grad_(true);
+                var wd = wDown.detach().requires_grad_(true);
+                LoopReference.SwiGluMlp(x, wg, wd).backward([Pick(dOuts, i)]);
+            },
+            i =>
+            {
+                using var _ = no_grad();
+                var output = GroupedSwiGluMlp.Forward(Pick(xs, i), wGateUp, wDown, out var saved);
+                using var grads = GroupedSwiGluMlp.Backward(saved, wGateUp, wDown, Pick(dOuts, i));
+                saved.Dispose();
+            });
 
         using (no_grad())
         {
@@ -161,8 +161,8 @@ public static class KernelBenchmark
         using (var ops = new AdamW(new OptimizerSpec(), opsWeight) { AllowFused = false })
         {
             var gradient = Rand([towerParameters], 1e-3);
-            long masterBytes = DTypeNames.ElementSize(masterDType), perParameter = 6 * masterBytes + es + (fusedWeight.HasWorkingCopy ? es : 0);
-            Elementwise($"AdamW, the towers' {towerParameters / 1e6:F1}M parameters ({perParameter} B each)", (double)perParameter * towerParameters,
+            double perParameter = StepFloors.AdamWBytesPerParameter(s.DType);
+            Elementwise($"AdamW, the towers' {towerParameters / 1e6:F1}M parameters ({perParameter} B each)", perParameter * towerParameters,
                 _ => ops.Step(gradient), _ => fused.Step(gradient));
             var ys = Sets(s.InputSets, () => Rand([b, n, m], 1));
             Elementwise($"MSE loss and dY (B={b}, N={n}, D_out={m})", 3.0 * rows * m * es,

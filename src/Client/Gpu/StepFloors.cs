@@ -1,5 +1,6 @@
 using Orchestrator.Kernels;
 using Orchestrator.Training;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Client.Gpu;
 
@@ -16,14 +17,22 @@ public sealed record PhaseWork(double Flops, double Bytes)
 /// </summary>
 public static class StepFloors
 {
+    /// <summary>
+    /// AdamW's bytes per parameter for a job in <paramref name="dtype"/>: master, m and v read and written, the gradient
+    /// read, and the working copy written when it is a tensor of its own (28 for bfloat16 and for float32).
+    /// </summary>
+    public static double AdamWBytesPerParameter(ScalarType dtype)
+    {
+        double e = DTypeNames.ElementSize(dtype), master = DTypeNames.ElementSize(MasterWeight.MasterDType(dtype));
+        return 6 * master + e + (master != e ? e : 0);
+    }
+
     public static PhaseWork Of(StepPhase phase, JobSpec spec)
     {
         var s = spec.Shape;
         var dtype = DTypeNames.Parse(spec.DType);
         double b = spec.BatchSize, n = s.Groups, f = s.Features, d = s.Input, h = s.Hidden, m = s.Output;
-        double e = DTypeNames.ElementSize(dtype), master = DTypeNames.ElementSize(MasterWeight.MasterDType(dtype));
-        // AdamW: master, m and v read and written, the gradient read, the working copy (if any) written.
-        double adamW = 6 * master + e + (master != e ? e : 0);
+        double e = DTypeNames.ElementSize(dtype), adamW = AdamWBytesPerParameter(dtype);
         double trunkParameters = f * n * d + n * d, towerParameters = n * (d * 2 * h + h * m);
         double towerFlops = 2 * b * n * (d * 2 * h + h * m), trunkFlops = 2 * b * f * n * d;
         return phase switch

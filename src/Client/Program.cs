@@ -15,6 +15,9 @@ app.Configure(config =>
         .WithDescription("Show the cluster's devices and jobs.")
         .WithExample("status", "--gateway", "localhost:30000")
         .WithExample("status", "--redis", "10.0.0.2:6379,password=SECRET");
+    config.AddCommand<StopCommand>("stop")
+        .WithDescription("Stop a job of the cluster, whoever started it: checkpoint it (unless --discard) and release its devices.")
+        .WithExample("stop", "demo", "--gateway", "localhost:30000");
     config.AddCommand<BenchCommand>("bench")
         .WithDescription("Time the grouped kernels against the per-group loop and the device's measured ceilings.")
         .WithExample("bench", "--device", "cuda:0", "--dtype", "bf16");

@@ -42,6 +42,10 @@ public sealed class CoordinatorGrain(
     /// <summary>How long a recovery may wait for membership to declare lost silos dead and for the survivors to settle.</summary>
     static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(2);
     JobState state = JobState.NotStarted;
+    /// <summary>When the client driving the job was last heard from (<see cref="Environment.TickCount64"/>, ms).</summary>
+    long clientSeenAt;
+    /// <summary>Checks the client's lease between calls while a job holds devices (see <see cref="JobSpec.LeaseSeconds"/>).</summary>
+    IGrainTimer? leaseCheck;
     long steps;
     double? lastLoss;
     string? error;
@@ -62,7 +66,15 @@ public sealed class CoordinatorGrain(
         if (newSpec.Name != Name)
             throw new JobSpecException(nameof(JobSpec.Name), $"'{newSpec.Name}' is not this coordinator's job '{Name}'.");
         if (state == JobState.Running)
-            throw new InvalidOperationException($"job '{Name}' is already running; stop it before starting it again.");
+        {
+            var running = Running;
+            if (LeaseLeft(running) is var left && left > TimeSpan.Zero)
+                throw new InvalidOperationException(
+                    $"job '{Name}' is already running, driven by a client last heard from {SinceClient.TotalSeconds:F0} s ago. If that client is " +
+                    $"gone, its lease ends in {left.TotalSeconds:F0} s and --resume takes the job over then; `orchestrator stop {Name}` stops it now " +
+                    "(checkpointing first).");
+            await AbandonAsync(running);   // the lease ran out before its check did: take the job over as the check would
+        }
         await ReleaseAsync();
         checkpointNote = null;
         var store = newSpec.Checkpoint.Directory is { } root ? new CheckpointStore(root) : null;
@@ -71,6 +83,10 @@ public sealed class CoordinatorGrain(
         (job, stepsPlanned, state, steps, lastLoss, error) = (started, newSpec.Steps, JobState.Running, restore?.Manifest.Step ?? 0, null, null);
         lastCheckpoint = restore?.Manifest.Step;
         if (steps >= newSpec.Steps) state = JobState.Finished;
+        HeardFromClient();
+        leaseCheck?.Dispose();
+        var period = TimeSpan.FromSeconds(Math.Clamp(newSpec.LeaseSeconds / 4.0, 0.5, 10));
+        leaseCheck = this.RegisterGrainTimer(CheckLeaseAsync, new GrainTimerCreationOptions(period, period) { Interleave = false });
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).AddJobAsync(Name);
         log.LogInformation("Job {Job} started on {Silo} with {Workers} workers: {Assignment}", Name, transports.SiloName, started.Workers.Length,
             string.Join(", ", started.Workers.Select(w => $"{w.Info.Silo}/{w.Info.Device} {w.Groups} ({w.Transport.Kind})")));
@@ -174,12 +190,14 @@ public sealed class CoordinatorGrain(
     {
         if (state != JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
+        HeardFromClient();
         while (true)
         {
             var running = Running;
             try
             {
                 var metrics = await Step(running);
+                HeardFromClient();   // a step can outlast the lease; the client renews it meanwhile, and it is waiting now
                 (steps, lastLoss) = (steps + 1, metrics.Loss);
                 if (steps >= running.Spec.Steps) state = JobState.Finished;
                 log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
@@ -284,6 +302,7 @@ public sealed class CoordinatorGrain(
 
     public async Task<long> CheckpointAsync()
     {
+        HeardFromClient();
         var running = job ?? throw new InvalidOperationException($"job '{Name}' is {state}; there is nothing to checkpoint.");
         if (running.Checkpoints is null) throw new JobSpecException("Checkpoint.Directory", $"job '{Name}' has no checkpoint directory.");
         if (lastCheckpoint != steps) await SaveCheckpoint(running);
@@ -311,11 +330,68 @@ public sealed class CoordinatorGrain(
 
     public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
 
+    public Task<JobStatus> RenewLeaseAsync(Guid client)
+    {
+        if (client == incarnation && job is not null) HeardFromClient();
+        return Task.FromResult(Status());
+    }
+
     JobStatus Status() =>
-        new(Name, state, steps, stepsPlanned, lastLoss, (job?.Workers ?? []).Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint, recoveries, checkpointNote);
+        new(Name, state, steps, stepsPlanned, lastLoss, (job?.Workers ?? []).Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint,
+            recoveries, checkpointNote, incarnation);
+
+    void HeardFromClient() => clientSeenAt = Environment.TickCount64;
+
+    TimeSpan SinceClient => TimeSpan.FromMilliseconds(Environment.TickCount64 - clientSeenAt);
+
+    /// <summary>How long the client's lease on <paramref name="running"/> still runs (negative: it ran out).</summary>
+    TimeSpan LeaseLeft(RunningJob running) => TimeSpan.FromSeconds(running.Spec.LeaseSeconds) - SinceClient;
+
+    /// <summary>The lease timer: between calls (it never interleaves with a step), abandons a job whose client went quiet.</summary>
+    async Task CheckLeaseAsync(CancellationToken cancellation)
+    {
+        if (job is not { } running || LeaseLeft(running) > TimeSpan.Zero) return;
+        await AbandonAsync(running);
+    }
+
+    /// <summary>
+    /// The client's lease ran out: the job is checkpointed (a running job with a directory; a failed save is logged and
+    /// named in the status, and the last good checkpoint stays), its devices released, and it waits, Abandoned, for
+    /// <c>--resume</c> or <c>orchestrator stop</c>.
+    /// </summary>
+    async Task AbandonAsync(RunningJob running)
+    {
+        var quiet = SinceClient;
+        log.LogWarning("Job {Job}: no client was heard from for {Seconds:F0} s (lease {Lease} s); checkpointing and releasing it", Name,
+            quiet.TotalSeconds, running.Spec.LeaseSeconds);
+        string saved;
+        try
+        {
+            saved = await SaveIfUnsaved(running) is { } step ? $"checkpointed at step {step}" : "it has no checkpoint directory, so its progress is gone";
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Job {Job}: could not checkpoint the abandoned job", Name);
+            saved = $"saving a checkpoint failed ({e.Message}); the last one is at step {lastCheckpoint?.ToString() ?? "(none)"}";
+        }
+        await ReleaseAsync();
+        leaseCheck?.Dispose();
+        leaseCheck = null;
+        (state, error) = (JobState.Abandoned,
+            $"no client was heard from for {quiet.TotalSeconds:F0} s (lease {running.Spec.LeaseSeconds} s) at step {steps}; {saved}");
+    }
+
+    /// <summary>Saves a checkpoint of a running job that has a directory unless its current step is saved; returns the newest saved step.</summary>
+    async Task<long?> SaveIfUnsaved(RunningJob running)
+    {
+        if (running.Checkpoints is null) return null;
+        if (state is JobState.Running && lastCheckpoint != steps) await SaveCheckpoint(running);
+        return lastCheckpoint;
+    }
 
     public async Task<Dictionary<string, TensorPayload>> GetParametersAsync()
     {
+        HeardFromClient();
         var running = job ?? throw new InvalidOperationException($"job '{Name}' is {state}; it has no parameters.");
         var model = running.Trunk;
         var exports = await Task.WhenAll(running.Workers.Select(w => w.Grain.ExportAsync()));
@@ -334,13 +410,17 @@ public sealed class CoordinatorGrain(
         });
     }
 
-    public async Task StopAsync()
+    public async Task<JobStatus> StopAsync(bool discard = false)
     {
+        if (job is { } running && !discard) await SaveIfUnsaved(running);   // throws, and the job keeps running, when the save fails
         await ReleaseAsync();
+        leaseCheck?.Dispose();
+        leaseCheck = null;
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).RemoveJobAsync(Name);
-        state = JobState.Stopped;
+        if (state != JobState.NotStarted) state = JobState.Stopped;
         log.LogInformation("Job {Job} stopped after {Steps} steps", Name, steps);
         this.DeactivateOnIdle();
+        return Status();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

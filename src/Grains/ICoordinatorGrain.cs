@@ -35,6 +35,19 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<Dictionary<string, TensorPayload>> GetParametersAsync();
 
-    /// <summary>Releases the workers and the trunk; the job can be started again.</summary>
-    Task StopAsync();
+    /// <summary>
+    /// Renews the lease of the client that drives the job (see <see cref="JobSpec.LeaseSeconds"/>) when
+    /// <paramref name="incarnation"/> is this activation, and returns the status; a status from another incarnation
+    /// tells the client that the coordinator it started was lost. Answers even while a step runs.
+    /// </summary>
+    [AlwaysInterleave, ResponseTimeout("00:00:30")]
+    Task<JobStatus> RenewLeaseAsync(Guid incarnation);
+
+    /// <summary>
+    /// Checkpoints a running job first (when it has a checkpoint directory and <paramref name="discard"/> is false; a
+    /// failed save keeps the job running and throws), then releases the workers and the trunk; the job can be started
+    /// again. Returns the status it stopped in.
+    /// </summary>
+    [ResponseTimeout("00:10:00")]
+    Task<JobStatus> StopAsync(bool discard = false);
 }

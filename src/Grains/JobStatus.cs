@@ -1,6 +1,10 @@
 namespace Orchestrator.Grains;
 
-public enum JobState { NotStarted, Running, Finished, Failed, Stopped, Recovering }
+/// <summary>
+/// Where a job stands. Abandoned: its client was not heard from for its lease (<see cref="Training.JobSpec.LeaseSeconds"/>),
+/// so the coordinator checkpointed it (when it has a directory) and released its devices; <c>--resume</c> continues it.
+/// </summary>
+public enum JobState { NotStarted, Running, Finished, Failed, Stopped, Recovering, Abandoned }
 
 /// <summary>One worker of a job: where it runs, which groups it owns, how tensors reach it.</summary>
 [GenerateSerializer, Immutable]
@@ -12,7 +16,7 @@ public sealed record WorkerInfo(
     [property: Id(4)] int GroupCount,
     [property: Id(5)] string Transport);
 
-/// <summary>Where a job stands.</summary>
+/// <summary>Where a job stands, as its coordinator activation (<see cref="Incarnation"/>) sees it.</summary>
 [GenerateSerializer, Immutable]
 public sealed record JobStatus(
     [property: Id(0)] string Name,
@@ -25,4 +29,5 @@ public sealed record JobStatus(
     [property: Id(7)] string CoordinatorSilo,
     [property: Id(8)] long? LastCheckpointStep = null,
     [property: Id(9)] int Recoveries = 0,
-    [property: Id(10)] string? CheckpointNote = null);
+    [property: Id(10)] string? CheckpointNote = null,
+    [property: Id(11)] Guid Incarnation = default);

@@ -69,6 +69,14 @@ public sealed record JobSpec
     /// </summary>
     public string Transport { get; init; } = "auto";
     public CheckpointSpec Checkpoint { get; init; } = new();
+    /// <summary>
+    /// The client's lease on the running job, in seconds: a coordinator that hears nothing from the client that drives
+    /// the job for this long checkpoints it (when it has a directory) and stops it, so a job whose client died does not
+    /// hold its devices forever. The client renews it several times per lease, also while a long step runs.
+    /// </summary>
+    public int LeaseSeconds { get; init; } = 60;
+
+    public const int MinLeaseSeconds = 2, MaxLeaseSeconds = 7 * 24 * 3600;
 
     public static readonly string[] Transports = ["auto", "message", "channel", "process", "ipc"];
 
@@ -139,6 +147,8 @@ public sealed record JobSpec
         Positive(WorkersPerDevice, nameof(WorkersPerDevice));
         if (Checkpoint.EverySteps < 0) throw new JobSpecException("Checkpoint.EverySteps", $"must be >= 0; got {Checkpoint.EverySteps}.");
         Positive(Checkpoint.Keep, "Checkpoint.Keep");
+        if (LeaseSeconds is < MinLeaseSeconds or > MaxLeaseSeconds)
+            throw new JobSpecException(nameof(LeaseSeconds), $"must be {MinLeaseSeconds}..{MaxLeaseSeconds} seconds; got {LeaseSeconds}.");
         if (Checkpoint.EverySteps > 0 && string.IsNullOrWhiteSpace(Checkpoint.Directory))
             throw new JobSpecException("Checkpoint.Directory", "is required when Checkpoint.EverySteps is set.");
         if (!Transports.Contains(Transport))

@@ -11,11 +11,11 @@ public class ConnectionSettings : CommandSettings
     public const string RedisVariable = "ORCHESTRATOR_REDIS";
 
     [CommandOption("-g|--gateway <HOST:PORT>")]
-    [Description("Gateway of the cluster, host:port; repeat or comma-separate for several. Default: $ORCHESTRATOR_GATEWAYS. Ignored when --redis is given. Without either, train starts a silo in this process and status asks localhost:30000.")]
+    [Description("Gateway of the cluster, host:port; repeat or comma-separate for several. Default: $ORCHESTRATOR_GATEWAYS. Ignored when --redis is given; given here, it wins over $ORCHESTRATOR_REDIS. Without any, train starts a silo in this process and status and stop ask localhost:30000.")]
     public string[] Gateways { get; init; } = [];
 
     [CommandOption("--redis <CONNECTION>")]
-    [Description("Redis membership: find the cluster's gateways in this Redis: host:port or host:port,password=SECRET (the silos' Cluster:Redis). Default: $ORCHESTRATOR_REDIS. Takes precedence over gateways.")]
+    [Description("Redis membership: find the cluster's gateways in this Redis: host:port or host:port,password=SECRET (the silos' Cluster:Redis). Default: $ORCHESTRATOR_REDIS, unless --gateway is given. Takes precedence over gateways.")]
     public string? Redis { get; init; }
 
     [CommandOption("--cluster-id <ID>")]
@@ -48,13 +48,23 @@ public class ConnectionSettings : CommandSettings
         .SelectMany(g => g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         .ToList();
 
-    /// <summary>The Redis connection string from the option, else from the environment; null when none is configured.</summary>
-    public string? ConfiguredRedis => string.IsNullOrWhiteSpace(Redis) ? NullIfBlank(Environment.GetEnvironmentVariable(RedisVariable)) : Redis;
+    /// <summary>
+    /// The Redis connection string: from the option, else from the environment unless gateways were given on the command
+    /// line (what the user typed wins over what the shell holds); null when none is configured.
+    /// </summary>
+    public string? ConfiguredRedis =>
+        !string.IsNullOrWhiteSpace(Redis) ? Redis
+        : Gateways.Length > 0 ? null
+        : NullIfBlank(Environment.GetEnvironmentVariable(RedisVariable));
 
     /// <summary>Whether a cluster to connect to is configured (Redis or gateways); otherwise train starts an embedded silo.</summary>
     public bool HasCluster => ConfiguredRedis is not null || ConfiguredGateways.Count > 0;
 
     static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
+    /// <summary>The configured cluster, or else the development cluster's gateway on this machine (commands that need a running cluster).</summary>
+    public ClusterConnectionOptions ExistingClusterOptions() =>
+        ToOptions(ConfiguredGateways is { Count: > 0 } gateways ? gateways : ["localhost:30000"]);
 
     public ClusterConnectionOptions ToOptions(IEnumerable<string> gateways) => new()
     {

@@ -9,6 +9,9 @@ namespace Orchestrator.Client.Commands;
 /// <summary>`orchestrator train`: starts the job on the coordinator grain, steps it with a live progress line, prints a summary.</summary>
 public sealed class TrainCommand : AsyncCommand<TrainSettings>
 {
+    /// <summary>How long one step may spend getting through a silo failure: membership declaring it dead, then a resume.</summary>
+    static readonly TimeSpan FailurePatience = TimeSpan.FromMinutes(3);
+
     public override async Task<int> ExecuteAsync(CommandContext context, TrainSettings settings, CancellationToken cancellation)
     {
         var spec = settings.ToJobSpec().Validate();
@@ -20,8 +23,9 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             ? await ClusterConnection.ConnectAsync(options, settings.Verbose)
             : await ClusterConnection.StartEmbeddedAsync(options, settings.LocalDevices, settings.LocalSilos, settings.Verbose, settings.LocalProcesses);
 
-        var coordinator = connection.Grains.GetGrain<ICoordinatorGrain>(spec.Name);
-        var status = await coordinator.StartAsync(spec, settings.Resume);
+        await using var session = await JobSession.StartAsync(connection.Grains, spec, settings.Resume, FailurePatience,
+            notice => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(notice)}[/]"));
+        var status = session.Status;
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(spec.Name)}[/] on {Markup.Escape(connection.Description)}: " +
             $"{status.Workers.Length} worker(s), {spec.Shape.Groups} groups, batch {spec.BatchSize}, {spec.DType}, {spec.Steps} steps");
         var report = new TrainingReport(spec, settings.LogDir, status.StepsDone);
@@ -38,33 +42,32 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
                     {
                         var task = progress.AddTask(report.Line(), maxValue: spec.Steps);
                         task.Value = status.StepsDone;
-                        await Run(coordinator, spec, report, exchanged, m => task.Description(report.Line()).Value = m.Step + 1, cancellation);
+                        await Run(session, spec, report, exchanged, m => task.Description(report.Line()).Value = m.Step + 1, cancellation);
                     });
             else
             {
                 int every = Math.Max(1, remaining / 10);
-                await Run(coordinator, spec, report, exchanged, m =>
+                await Run(session, spec, report, exchanged, m =>
                 {
                     if (report.Steps.Count % every == 0 || m.Step + 1 == spec.Steps) Console.WriteLine(report.Line());
                 }, cancellation);
             }
-            AnsiConsole.Write(report.Summary(await coordinator.GetStatusAsync()));
+            AnsiConsole.Write(report.Summary(await session.Coordinator.GetStatusAsync()));
             return 0;
         }
         finally
         {
-            await coordinator.StopAsync();
+            await session.Coordinator.StopAsync();
         }
     }
 
     /// <summary>Steps until the job's last step is done; a job that recovers from lost workers repeats a few steps.</summary>
-    static async Task Run(ICoordinatorGrain coordinator, JobSpec spec, TrainingReport report, long exchanged, Action<StepMetrics> afterStep,
+    static async Task Run(JobSession session, JobSpec spec, TrainingReport report, long exchanged, Action<StepMetrics> afterStep,
         CancellationToken cancellation)
     {
         while (!cancellation.IsCancellationRequested && (report.Steps.Count == 0 ? report.FirstStep : report.Steps[^1].Step + 1) < spec.Steps)
         {
-            var metrics = await ResilientStep.RunAsync(coordinator, spec, TimeSpan.FromMinutes(2),
-                notice => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(notice)}[/]"));
+            var metrics = await session.StepAsync();
             report.Add(metrics);
             TrainingMetrics.Record(spec.Name, metrics, exchanged);   // the "Orchestrator" meter of this process
             afterStep(metrics);

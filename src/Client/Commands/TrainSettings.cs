@@ -136,6 +136,10 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Continue the job from its latest checkpoint in --checkpoint-dir (same model settings; --steps may grow).")]
     public bool Resume { get; init; }
 
+    [CommandOption("--lease <SECONDS>")]
+    [Description("The job's lease: a coordinator that hears nothing from this client for SECONDS (it renews several times per lease, also during long steps) checkpoints the job, when it has --checkpoint-dir, and releases its devices; --resume then takes it over. Default: 60.")]
+    public int? LeaseSeconds { get; init; }
+
     [CommandOption("--logdir <DIR>")]
     [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
     public string? LogDir { get; init; }
@@ -177,6 +181,7 @@ public sealed class TrainSettings : ConnectionSettings
             Devices = Devices is null ? spec.Devices : Devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             WorkersPerDevice = WorkersPerDevice ?? spec.WorkersPerDevice,
             Transport = Transport ?? spec.Transport,
+            LeaseSeconds = LeaseSeconds ?? spec.LeaseSeconds,
             Checkpoint = spec.Checkpoint with
             {
                 Directory = CheckpointDir is null ? spec.Checkpoint.Directory : Path.GetFullPath(CheckpointDir),

@@ -30,6 +30,8 @@ public sealed class ClusterConnectionOptions
     public int ConnectTimeoutSeconds { get; set; } = 30;
     /// <summary>Largest Orleans message body; tensors exchanged through messages must fit. Same on silos and clients.</summary>
     public int MaxMessageMB { get; set; } = 100;
+    /// <summary>Redis membership, clients: how often the gateway list is read again from Redis.</summary>
+    public int GatewayRefreshSeconds { get; set; } = 60;
     /// <summary>How long a grain call may take before it times out (a step of a big job can take a while).</summary>
     public int ResponseTimeoutSeconds { get; set; } = 600;
 

@@ -81,7 +81,11 @@ public static class OrchestratorHosting
     public static IClientBuilder UseOrchestratorCluster(this IClientBuilder client, ClusterConnectionOptions cluster)
     {
         if (cluster.UsesRedis)
+        {
             client.UseRedisClustering(cluster.RedisSettings());
+            LastKnownGateways.Wrap(client.Services);
+            client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(cluster.GatewayRefreshSeconds));
+        }
         else
             client.UseStaticClustering((cluster.Gateways.Count == 0 ? ["localhost:30000"] : cluster.Gateways).Select(ParseEndpoint).ToArray());
         client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId));

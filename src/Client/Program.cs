@@ -1,5 +1,9 @@
 using Orchestrator.Client.Commands;
+using Spectre.Console;
 using Spectre.Console.Cli;
+
+// Piped output has no terminal width: Spectre's default of 80 columns would break log lines and --help mid-sentence.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
 
 var app = new CommandApp();
 app.Configure(config =>

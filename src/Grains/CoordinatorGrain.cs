@@ -419,7 +419,8 @@ public sealed class CoordinatorGrain(
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).RemoveJobAsync(Name);
         if (state != JobState.NotStarted) state = JobState.Stopped;
         log.LogInformation("Job {Job} stopped after {Steps} steps", Name, steps);
-        this.DeactivateOnIdle();
+        // The activation stays, Stopped: a client still stepping the job must learn that it was stopped, not meet a
+        // fresh activation that looks like a coordinator lost with its silo (and resume the job).
         return Status();
     }
 

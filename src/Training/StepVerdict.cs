@@ -33,18 +33,33 @@ public sealed class StepVerdict : IDisposable
 
     /// <summary>
     /// Waits for the copy, then the loss and null, or the loss and why batch <paramref name="batch"/> is rejected (naming
-    /// the tensor and its count of bad values, or the non-finite loss with what to try).
+    /// the tensor and its count of bad values, or the non-finite loss with what to try). A non-finite loss from finite
+    /// inputs is blamed on the inputs when they are so large that the trunk's products overflow <paramref name="job"/>'s
+    /// dtype, and on the model otherwise; the inputs' magnitudes are read only on that path.
     /// </summary>
-    public (double Loss, string? Rejection) Read(long batch, JobSpec job)
+    public (double Loss, string? Rejection) Read(long batch, JobSpec job, Tensor features, Tensor targets)
     {
         fence?.Wait();
         var read = onHost.data<double>().ToArray();
         string? rejection = read[1] > 0 ? BadBatchException.NonFinite((long)read[1], "features", batch)
             : read[2] > 0 ? BadBatchException.NonFinite((long)read[2], "targets", batch)
             : double.IsFinite(read[0]) ? null
-            : $"batch {batch} is rejected: its loss is {read[0]} (finite inputs: the model diverged or overflowed; try a smaller " +
-              $"learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); the model is unchanged.";
+            : NonFiniteLoss(read[0], batch, job, features, targets);
         return (read[0], rejection);
+    }
+
+    static string NonFiniteLoss(double loss, long batch, JobSpec job, Tensor features, Tensor targets)
+    {
+        double Largest(Tensor t) => t.abs().max().to(ScalarType.Float64).item<double>();
+        var (feature, target) = (Largest(features), Largest(targets));
+        // A product of two values above the square root of the dtype's largest number overflows: such inputs are the cause.
+        double limit = Math.Sqrt(finfo(features.dtype).max);
+        if (Math.Max(feature, target) > limit)
+            return $"batch {batch} is rejected: its loss is {loss} although every input is finite: its " +
+                   $"{(feature >= target ? $"features reach {feature:G3}" : $"targets reach {target:G3}")}, so large that products of them " +
+                   $"overflow {job.DType} (largest {finfo(features.dtype).max:G3}); scale the data (e.g. standardise each column). The model is unchanged.";
+        return $"batch {batch} is rejected: its loss is {loss} (finite inputs, largest |feature| {feature:G3} and |target| {target:G3}: the model " +
+               $"diverged or overflowed; try a smaller learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); the model is unchanged.";
     }
 
     static void CountNonFinite(Tensor x, Tensor count)

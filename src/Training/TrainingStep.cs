@@ -67,7 +67,7 @@ public sealed class TrainingStep(JobSpec job, Trunk trunk, IBatchSource data, St
             var (lossValue, rejection, towerBackwardMs, trunkBackwardMs) = await thread.RunAsync(() =>
             {
                 double towerBackwardMs = Queued(StepPhase.TowersBackward, timer);
-                var (loss, rejection) = verdict!.Read(step, job);
+                var (loss, rejection) = verdict!.Read(step, job, features, targets);
                 if (rejection is null) trunk.Backward(dX);
                 else trunk.Discard();
                 return (loss, rejection, towerBackwardMs, rejection is null ? Queued(StepPhase.TrunkBackward, timer) : 0);

@@ -109,4 +109,18 @@ public sealed class SafetensorsSourceTests : IDisposable
         foreach (var t in a.Values.Concat(b.Values)) t.Dispose();
         return features;
     }
+
+    [Fact]
+    public async Task A_data_path_that_is_a_FIFO_is_refused_at_once_instead_of_hanging()
+    {
+        var fifo = Path.Combine(scratch.Root, "pipe.safetensors");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo)) mkfifo.WaitForExit();
+        var spec = new JobSpec { Shape = Shape, BatchSize = 4, Data = new DataSpec { Source = "safetensors", Path = fifo } };
+        // Opening a FIFO with no writer blocks forever: the bounded wait turns a regression into a failure, not a hang.
+        var refusal = Task.Run(() => Assert.Throws<InvalidDataException>(() => BatchSources.Create(spec)));
+        var refused = await refusal.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Contains($"'{fifo}' is not a regular file but a FIFO (named pipe)", refused.Message);
+        var device = Assert.Throws<InvalidDataException>(() => SafeTensors.Read("/dev/zero"));
+        Assert.Contains("is not a regular file but a character device", device.Message);
+    }
 }

@@ -73,6 +73,7 @@ public class TrainerTests
     [InlineData("features")]
     [InlineData("targets")]
     [InlineData("loss")]
+    [InlineData("huge-feature")]
     public void A_bad_batch_is_rejected_before_any_parameter_changes(string damage)
     {
         using var scope = NewDisposeScope();
@@ -84,7 +85,8 @@ public class TrainerTests
         {
             case "features": features[3, 1] = tensor(float.NaN); break;
             case "targets": targets[0, 1, 0] = tensor(float.PositiveInfinity); break;
-            default: targets[2, 2, 1] = tensor(3e38f); break;   // finite, but its squared error overflows float32
+            case "huge-feature": features[1, 2] = tensor(1e38f); break;   // finite, but the trunk's products overflow float32
+            default: targets[2, 2, 1] = tensor(3e38f); break;             // finite, but its squared error overflows float32
         }
         using var scratch = new ScratchDirectory();
         var path = scratch.NewFile();
@@ -93,7 +95,12 @@ public class TrainerTests
         var before = trainer.Parameters();
         var e = Assert.Throws<BadBatchException>(() => trainer.Step());
         Assert.Contains("batch 0 is rejected", e.Message);
-        Assert.Contains(damage == "loss" ? "its loss is" : $"its {damage} hold 1 NaN or infinite values", e.Message);
+        Assert.Contains(damage switch
+        {
+            "loss" => "targets reach 3E+38, so large that products of them overflow float32",
+            "huge-feature" => "features reach 1E+38, so large that products of them overflow float32",
+            _ => $"its {damage} hold 1 NaN or infinite values",
+        }, e.Message);
         Assert.Equal(0, trainer.StepCount);
         Assert.All(trainer.Parameters(), kv => Assert.True(Exactly.Same(before[kv.Key], kv.Value), kv.Key));
         Assert.Throws<BadBatchException>(() => trainer.Step());   // the rejected step left nothing behind

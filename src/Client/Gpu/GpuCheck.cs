@@ -150,10 +150,10 @@ public static class GpuCheck
         long badFeatures = 1 + Random.Shared.Next(4), badTargets = 1 + Random.Shared.Next(4);
         Spoil(features, badFeatures);
         using (var verdict = new StepVerdict(loss, features, target, fence: null))
-            results.Add(new(name, shape, "verdict: non-finite features counted", Counted(verdict, $"features hold {badFeatures} NaN"), 0.5));
+            results.Add(new(name, shape, "verdict: non-finite features counted", Counted(verdict, features, target, $"features hold {badFeatures} NaN"), 0.5));
         Spoil(target, badTargets);
         using (var verdict = new StepVerdict(loss, features.nan_to_num(), target, fence: null))
-            results.Add(new(name, shape, "verdict: non-finite targets counted", Counted(verdict, $"targets hold {badTargets} NaN"), 0.5));
+            results.Add(new(name, shape, "verdict: non-finite targets counted", Counted(verdict, features, target, $"targets hold {badTargets} NaN"), 0.5));
 
         var pre = Draw([s.Batch, s.Groups * s.InputDim], 2, dtype, device);
         var dX = Draw([s.Batch, s.Groups * s.InputDim], 1, dtype, device);
@@ -201,8 +201,8 @@ public static class GpuCheck
     }
 
     /// <summary>0 when the verdict's rejection says <paramref name="expected"/>, 1 otherwise.</summary>
-    static double Counted(StepVerdict verdict, string expected) =>
-        verdict.Read(0, new JobSpec()).Rejection?.Contains(expected) == true ? 0 : 1;
+    static double Counted(StepVerdict verdict, Tensor features, Tensor targets, string expected) =>
+        verdict.Read(0, new JobSpec(), features, targets).Rejection?.Contains(expected) == true ? 0 : 1;
 
     static Tensor Draw(long[] shape, double scale, ScalarType dtype, Device device) =>
         randn(shape, ScalarType.Float64).mul_(scale).to(dtype, device);

@@ -74,6 +74,7 @@ public static class SafeTensors
     /// </summary>
     public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata, Func<string, bool>? include = null)
     {
+        RegularFile.Require(path, "safetensors file");
         using var file = File.OpenRead(path);
         var entries = ReadHeader(file, path, out metadata, out long dataStart);
         var result = new Dictionary<string, Tensor>();

@@ -105,6 +105,10 @@ public sealed class CoordinatorGrain(
         var device = executor.TorchDevice;
         var built = await executor.RunAsync(() =>
         {
+            var (available, source) = DeviceMemory.Available(device);
+            // The synthetic data's teacher is a frozen copy of every tower, on this device too.
+            var teacher = spec.Data.Source == "synthetic" ? MemoryNeed.Towers(spec, spec.Shape.Groups) with { Optimizer = 0 } : default;
+            (MemoryNeed.Trunk(spec) + teacher).Check(available, $"{transports.SiloName}/{executor.Device}", source, $"job '{spec.Name}''s trunk and data");
             var data = BatchSources.Create(spec, device);   // reads and checks data files before any worker is built
             try
             {

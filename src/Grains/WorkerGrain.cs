@@ -39,12 +39,20 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
         var spec = setup.Spec.Validate();
         await ReleaseShard();
         owner = setup.Owner;
-        shard = await executor.RunAsync(() => setup.RestoreStep is { } step
-            ? new CheckpointStore(spec.Checkpoint.Directory!).Open(spec.Name, step).CreateTowers(setup.Groups, executor.TorchDevice)
-            : new TowerShard(spec.Shape, setup.Groups, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), executor.TorchDevice, spec.Optimizer));
+        shard = await executor.RunAsync(() =>
+        {
+            var (available, source) = DeviceMemory.Available(executor.TorchDevice);
+            MemoryNeed.Towers(spec, setup.GroupCount).Check(available, $"{key.Silo}/{key.Device}", source, $"job '{spec.Name}' (worker {key}, groups {setup.Groups})");
+            return Build(spec, setup);
+        });
         log.LogInformation("Worker {Worker} on {Silo}/{Device} holds groups {Groups} of job {Job}",
             key.ToString(), key.Silo, key.Device, setup.Groups.ToString(), key.Job);
     }
+
+    /// <summary>The shard from the job's seed, or from the checkpoint the setup names.</summary>
+    TowerShard Build(JobSpec spec, WorkerSetup setup) => setup.RestoreStep is { } step
+        ? new CheckpointStore(spec.Checkpoint.Directory!).Open(spec.Name, step).CreateTowers(setup.Groups, executor.TorchDevice)
+        : new TowerShard(spec.Shape, setup.Groups, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), executor.TorchDevice, spec.Optimizer);
 
     public Task<TensorPayload> ForwardAsync(TensorPayload x) => Exchange(x, (s, input) => s.Forward(input));
 

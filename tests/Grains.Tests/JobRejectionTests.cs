@@ -30,6 +30,30 @@ public class JobRejectionTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_model_too_large_for_its_devices_is_refused_with_the_numbers_before_anything_is_allocated()
+    {
+        // 10^8 hidden units: a teacher of ~24 GB per group for the trunk's silo, refused there first.
+        var huge = Job() with { Shape = Job().Shape with { Hidden = 100_000_000 } };
+        var e = Assert.IsType<JobSpecException>(await StartFails(huge));
+        Assert.Equal("Shape", e.Field);
+        Assert.Matches(@"trunk and data needs [\d.]+ GiB on \S+/cpu \(parameters and gradients [\d.]+ GiB, AdamW moments [\d.]+ GiB, activations [\d.]+ GiB\), " +
+                       @"but [\d.]+ GiB is available there \(", e.Message);
+
+        // From a file there is no teacher: the trunk fits, and each worker refuses its own towers.
+        using var scope = NewDisposeScope();
+        using var scratch = new Training.Tests.ScratchDirectory();
+        var path = scratch.NewFile();
+        var shape = huge.Shape;
+        SafeTensors.Write(path, new Dictionary<string, Tensor>
+        {
+            [SafetensorsSource.FeaturesName] = randn(64, shape.Features),
+            [SafetensorsSource.TargetsName] = randn(64, shape.Groups, shape.Output),
+        });
+        var workers = Assert.IsType<JobSpecException>(await StartFails(huge with { Data = new DataSpec { Source = "safetensors", Path = path } }));
+        Assert.Matches(@"\(worker \S+, groups \[\d+, \d+\)\) needs [\d.]+ GiB on \S+/cpu", workers.Message);
+    }
+
+    [Fact]
     public async Task A_spec_for_another_job_names_the_field()
     {
         var spec = Job();

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Grains.Hosting;
@@ -16,6 +17,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>Small on purpose, so the too-large-payload path is cheap to reach.</summary>
     public const int MaxMessageBytes = 4 << 20;
     public static readonly string[] Silos = ["Primary", "Secondary_1", "Secondary_2"];
+    /// <summary>The cluster secret of the silos' data channels; they all run in this process.</summary>
+    static readonly byte[] ChannelSecret = RandomNumberGenerator.GetBytes(32);
 
     public TestCluster Cluster { get; private set; } = null!;
     public IClusterClient Client => Cluster.Client;
@@ -56,7 +59,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             string name = silo.Configuration["Orleans:Name"]!;
             var devices = ClusterDevices.Parse(silo.Configuration[$"Devices:{name}"]);
-            silo.AddOrchestrator(devices, MaxMessageBytes, TimeSpan.FromMinutes(2));
+            silo.AddOrchestrator(devices, MaxMessageBytes, TimeSpan.FromMinutes(2), ChannelSecret);
         }
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Grains.Hosting;
 using Orchestrator.Grains.Placement;
+using Orchestrator.Grains.Transport;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.TestingHost;
 
@@ -52,6 +53,19 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
+
+    /// <summary>
+    /// Announces on every silo's data channel that transfers of up to <paramref name="maxTransferBytes"/> are expected,
+    /// until disposed: what the grains of a job do for themselves, done here for tests whose grains do not.
+    /// </summary>
+    public IDisposable ExpectChannelTransfers(long maxTransferBytes) =>
+        new Announcements([.. Cluster.Silos.Cast<InProcessSiloHandle>()
+            .Select(silo => silo.SiloHost.Services.GetRequiredService<ChannelEndpoint>().Expect(maxTransferBytes))]);
+
+    sealed class Announcements(IDisposable[] each) : IDisposable
+    {
+        public void Dispose() => Array.ForEach(each, announcement => announcement.Dispose());
+    }
 
     sealed class SiloConfigurator : ISiloConfigurator
     {

@@ -81,7 +81,8 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
                 hosts.Add(host);
             }
             for (int i = 0; i < processes; i++)
-                children.Add(LocalSiloProcess.Start($"process-{i}", devices, options.PrimarySiloPort, FreePort(), FreePort(), options.MaxMessageMB, options.Secret));
+                children.Add(LocalSiloProcess.Start($"process-{i}", devices, options.PrimarySiloPort, FreePort(), FreePort(), options.MaxMessageMB,
+                    options.Secret));
             var grains = hosts[0].Services.GetRequiredService<IGrainFactory>();
             if (processes > 0) await WaitForSilos(grains, silos + processes, children);
             var what = (silos == 1 ? $"embedded silo" : $"{silos} embedded silos") + (processes > 0 ? $" and {processes} silo processes" : "") +

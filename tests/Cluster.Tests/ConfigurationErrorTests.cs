@@ -8,7 +8,8 @@ namespace Orchestrator.Cluster.Tests;
 public class ConfigurationErrorTests
 {
     /// <summary>A cluster secret, for silos that must get past it to the error under test.</summary>
-    static readonly Dictionary<string, string> WithSecret = new() { ["Cluster__Secret"] = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) };
+    static readonly Dictionary<string, string> WithSecret =
+        new() { ["Cluster__Secret"] = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) };
 
     static async Task<(int ExitCode, string Output, TimeSpan Took)> RunSilo(IDictionary<string, string>? environment, params string[] arguments)
     {

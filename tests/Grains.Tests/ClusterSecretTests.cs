@@ -20,7 +20,8 @@ public sealed class ClusterSecretTests
     [InlineData("localhost")]
     public void A_secret_shorter_than_16_bytes_is_an_error(string membership)
     {
-        var error = Assert.Throws<ArgumentException>(() => ClusterSecret.For(new ClusterConnectionOptions { Membership = membership, Secret = "fifteen-chars.." }));
+        var options = new ClusterConnectionOptions { Membership = membership, Redis = "127.0.0.1:6379", Secret = "fifteen-chars.." };
+        var error = Assert.Throws<ArgumentException>(() => ClusterSecret.For(options));
         Assert.Contains("Cluster:Secret is 15 bytes long; it needs at least 16", error.Message);
     }
 

@@ -106,10 +106,11 @@ public sealed record DataChannelOptions
     internal byte[] CheckedSecret()
     {
         if (Secret is null)
-            throw new ArgumentException($"the data channel has no {nameof(Secret)}: it authenticates every connection with the cluster secret (Cluster:Secret), " +
-                "and neither a server nor a client starts without one.");
+            throw new ArgumentException($"the data channel has no {nameof(Secret)}: it authenticates every connection with the cluster " +
+                "secret (Cluster:Secret), and neither a server nor a client starts without one.");
         if (Secret.Length < MinSecretBytes)
-            throw new ArgumentException($"the data channel's {nameof(Secret)} has {Secret.Length} bytes; the cluster secret (Cluster:Secret) needs at least {MinSecretBytes}.");
+            throw new ArgumentException($"the data channel's {nameof(Secret)} has {Secret.Length} bytes; the cluster secret (Cluster:Secret) " +
+                $"needs at least {MinSecretBytes}.");
         return Secret;
     }
 }

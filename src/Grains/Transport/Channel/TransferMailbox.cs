@@ -6,12 +6,13 @@ namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
 /// Assembles received transfers from their parts (<see cref="TransferAssembly"/>) and meets them with the callers
-/// waiting for them, by transfer id. A transfer no job of the silo announced (<see cref="TransferAdmission"/>) is refused
-/// at its first frame, before anything is allocated, and its failure is held like any other. A tensor that arrives before its waiter is held, within the count and byte limits
-/// of the options, until it is asked for or expires; transfers still arriving count against the same limits from their
-/// first frame on, and fail as stalled when no chunk arrives for the expiry. A failure is held too, so that a late
-/// waiter learns what happened instead of timing out and the failed transfer's remaining parts are dropped (failures
-/// hold no tensor and are bounded by the expiry alone).
+/// waiting for them, by transfer id. A transfer no job of the silo announced (<see cref="TransferAdmission"/>) is
+/// refused at its first frame, before anything is allocated, and its failure is held like any other. A tensor that
+/// arrives before its waiter is held, within the count and byte limits of the options, until it is asked for or
+/// expires; transfers still arriving count against the same limits from their first frame on, and fail as stalled
+/// when no chunk arrives for the expiry. A failure is held too, so that a late waiter learns what happened instead of
+/// timing out and the failed transfer's remaining parts are dropped (failures hold no tensor and are bounded by the
+/// expiry alone).
 /// </summary>
 internal sealed class TransferMailbox : IDisposable
 {
@@ -45,7 +46,8 @@ internal sealed class TransferMailbox : IDisposable
     /// Where the payload of a part whose header just arrived goes: a view of its transfer's tensor (allocated at the
     /// transfer's first part) for the reader to fill and dispose, or null when the part is to be read and dropped (its
     /// transfer failed, expired or was refused: no job announced it or it is beyond the holding limits; a tensor under
-    /// its id is held already; or the mailbox is closed). Throws <see cref="InvalidDataException"/> for a part that disagrees with its transfer's others.
+    /// its id is held already; or the mailbox is closed). Throws <see cref="InvalidDataException"/> for a part that
+    /// disagrees with its transfer's others.
     /// </summary>
     public (torch.Tensor View, TransferAssembly Assembly)? BeginPart(FrameHeader part, string peer)
     {

@@ -90,6 +90,8 @@ fi
 
 IFS=';' read -ra device_lists <<<"$devices"
 export Cluster__Redis=$redis   # the environment form of --redis keeps the password off the command line
+# The cluster secret the silos' data channels prove to each other: a fresh one per run unless one is given.
+export Cluster__Secret=${Cluster__Secret:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 for ((i = 0; i < silos; i++)); do
   silo_devices=${device_lists[$((i % ${#device_lists[@]}))]}
   extra=()

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orchestrator.Grains.Hosting;
@@ -53,6 +54,7 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
     /// owning <paramref name="devices"/> (several silos may share one GPU), on free loopback ports so they never join (or
     /// collide with) a development cluster on the default ports. The first is the primary; grains are reached through it.
     /// Silo names: "embedded", or "embedded-0", ...; the processes "process-0", ...
+    /// Without a configured Cluster:Secret the silos share a random one of this run (the processes get it by environment).
     /// </summary>
     public static async Task<ClusterConnection> StartEmbeddedAsync(ClusterConnectionOptions options, string devices, int silos, bool verbose,
         int processes = 0)
@@ -61,6 +63,8 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         if (processes < 0) throw new ArgumentOutOfRangeException(nameof(processes), $"--local-processes must not be negative; got {processes}.");
         var hosts = new List<IHost>();
         var children = new List<LocalSiloProcess>();
+        // Random rather than the development key: these silos' channels are reachable by every user of this machine.
+        if (string.IsNullOrWhiteSpace(options.Secret)) options.Secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         try
         {
             for (int i = 0; i < silos; i++)
@@ -77,7 +81,8 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
                 hosts.Add(host);
             }
             for (int i = 0; i < processes; i++)
-                children.Add(LocalSiloProcess.Start($"process-{i}", devices, options.PrimarySiloPort, FreePort(), FreePort(), options.MaxMessageMB));
+                children.Add(LocalSiloProcess.Start($"process-{i}", devices, options.PrimarySiloPort, FreePort(), FreePort(), options.MaxMessageMB,
+                    options.Secret));
             var grains = hosts[0].Services.GetRequiredService<IGrainFactory>();
             if (processes > 0) await WaitForSilos(grains, silos + processes, children);
             var what = (silos == 1 ? $"embedded silo" : $"{silos} embedded silos") + (processes > 0 ? $" and {processes} silo processes" : "") +

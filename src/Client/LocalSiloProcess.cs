@@ -29,7 +29,8 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
-    public static LocalSiloProcess Start(string name, string devices, int primarySiloPort, int siloPort, int gatewayPort, int maxMessageMB)
+    /// <param name="secret">The cluster secret, passed by environment (Cluster__Secret): a command line is readable by every user of the host.</param>
+    public static LocalSiloProcess Start(string name, string devices, int primarySiloPort, int siloPort, int gatewayPort, int maxMessageMB, string secret)
     {
         var (file, prefix) = Locate();
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -37,6 +38,7 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
                      "--name", name, "--devices", devices, "--primary-port", $"{primarySiloPort}", "--silo-port", $"{siloPort}",
                      "--gateway-port", $"{gatewayPort}", "--max-message-mb", $"{maxMessageMB}", "--parent-pid", $"{Environment.ProcessId}"]))
             info.ArgumentList.Add(argument);
+        info.Environment["Cluster__Secret"] = secret;
         var process = new Process { StartInfo = info };
         var silo = new LocalSiloProcess(name, process);
         process.OutputDataReceived += (_, e) => silo.Append(e.Data);

@@ -47,5 +47,8 @@ static class SiloCommandLine
                                  for the silo processes of its local cluster (train --local-processes)
 
         Every key can also come from the environment: Silo__Devices=cuda:0, Cluster__Redis=..., Logging__File=...
+        The cluster secret has no switch, so that it never shows in a process list: give it as Cluster__Secret (at least
+        16 bytes, the same on every silo; `openssl rand -hex 32` makes one). Required with redis membership; localhost
+        membership without one uses a development key that protects nothing.
         """;
 }

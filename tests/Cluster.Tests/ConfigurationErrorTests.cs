@@ -7,6 +7,10 @@ namespace Orchestrator.Cluster.Tests;
 /// <summary>Bad cluster configuration stops a silo (exit code 2) or a client quickly, with one line that says what to fix.</summary>
 public class ConfigurationErrorTests
 {
+    /// <summary>A cluster secret, for silos that must get past it to the error under test.</summary>
+    static readonly Dictionary<string, string> WithSecret =
+        new() { ["Cluster__Secret"] = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) };
+
     static async Task<(int ExitCode, string Output, TimeSpan Took)> RunSilo(IDictionary<string, string>? environment, params string[] arguments)
     {
         var watch = Stopwatch.StartNew();
@@ -33,10 +37,20 @@ public class ConfigurationErrorTests
     }
 
     [Fact]
+    public async Task Redis_membership_without_a_cluster_secret_is_rejected_saying_how_to_make_one()
+    {
+        var (code, output, _) = await RunSilo(new Dictionary<string, string> { ["Cluster__Secret"] = "" }, "--membership", "redis",
+            "--redis", $"127.0.0.1:{RedisServer.FreePort()}");
+        Assert.Equal(2, code);
+        Assert.Contains("Cluster:Membership is 'redis' but no Cluster:Secret is set", output);
+        Assert.Contains("openssl rand -hex 32", output);
+    }
+
+    [Fact]
     public async Task A_silo_gives_up_on_an_unreachable_Redis_within_its_connect_timeout()
     {
         int nobody = RedisServer.FreePort();   // nothing listens there
-        var (code, output, took) = await RunSilo(null, "--membership", "redis", "--redis", $"127.0.0.1:{nobody},password=secret",
+        var (code, output, took) = await RunSilo(WithSecret, "--membership", "redis", "--redis", $"127.0.0.1:{nobody},password=secret",
             "--Cluster:RedisConnectTimeoutSeconds", "3");
         Assert.Equal(2, code);
         Assert.Contains($"cannot connect to Redis at 127.0.0.1:{nobody} within 3 s", output);
@@ -79,7 +93,7 @@ public class ConfigurationErrorTests
         int port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
         try
         {
-            var (code, output, took) = await RunSilo(null, "--membership", "redis", "--redis", $"127.0.0.1:{port}",
+            var (code, output, took) = await RunSilo(WithSecret, "--membership", "redis", "--redis", $"127.0.0.1:{port}",
                 "--Cluster:RedisConnectTimeoutSeconds", "3");
             Assert.Equal(2, code);
             Assert.Contains($"cannot connect to Redis at 127.0.0.1:{port} within 3 s", output);

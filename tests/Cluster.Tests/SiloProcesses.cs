@@ -14,6 +14,8 @@ public sealed class SiloProcesses : IAsyncDisposable
 
     public string Redis { get; }
     public string ClusterId { get; } = $"test-{Guid.NewGuid():N}";
+    /// <summary>The cluster secret of these silos' data channels (redis membership requires one).</summary>
+    public string Secret { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     public List<int> GatewayPorts { get; } = [];
     public IReadOnlyList<ChildProcess> Silos => silos;
 
@@ -45,8 +47,9 @@ public sealed class SiloProcesses : IAsyncDisposable
             Build.SiloDll, "--membership", "redis", "--cluster-id", ClusterId, "--advertised-ip", "127.0.0.1",
             "--name", $"silo-{index}", "--silo-port", $"{siloPort}", "--gateway-port", $"{gatewayPort}", "--devices", "cpu", .. extra,
         ];
-        // The connection string (with its password) goes through the environment, as in deploy/local-cluster.sh.
-        silos.Add(ChildProcess.Start($"silo-{index}", "dotnet", arguments, new Dictionary<string, string> { ["Cluster__Redis"] = Redis }));
+        // The connection string (with its password) and the secret go through the environment, as in deploy/local-cluster.sh.
+        silos.Add(ChildProcess.Start($"silo-{index}", "dotnet", arguments,
+            new Dictionary<string, string> { ["Cluster__Redis"] = Redis, ["Cluster__Secret"] = Secret }));
     }
 
     public ClusterConnectionOptions ClientOptions() => new()

@@ -1,7 +1,9 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Grains.Hosting;
 using Orchestrator.Grains.Placement;
+using Orchestrator.Grains.Transport;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.TestingHost;
 
@@ -16,6 +18,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>Small on purpose, so the too-large-payload path is cheap to reach.</summary>
     public const int MaxMessageBytes = 4 << 20;
     public static readonly string[] Silos = ["Primary", "Secondary_1", "Secondary_2"];
+    /// <summary>The cluster secret of the silos' data channels; they all run in this process.</summary>
+    static readonly byte[] ChannelSecret = RandomNumberGenerator.GetBytes(32);
 
     public TestCluster Cluster { get; private set; } = null!;
     public IClusterClient Client => Cluster.Client;
@@ -50,13 +54,26 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 
+    /// <summary>
+    /// Announces on every silo's data channel that transfers of up to <paramref name="maxTransferBytes"/> are expected,
+    /// until disposed: what the grains of a job do for themselves, done here for tests whose grains do not.
+    /// </summary>
+    public IDisposable ExpectChannelTransfers(long maxTransferBytes) =>
+        new Announcements([.. Cluster.Silos.Cast<InProcessSiloHandle>()
+            .Select(silo => silo.SiloHost.Services.GetRequiredService<ChannelEndpoint>().Expect(maxTransferBytes))]);
+
+    sealed class Announcements(IDisposable[] each) : IDisposable
+    {
+        public void Dispose() => Array.ForEach(each, announcement => announcement.Dispose());
+    }
+
     sealed class SiloConfigurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {
             string name = silo.Configuration["Orleans:Name"]!;
             var devices = ClusterDevices.Parse(silo.Configuration[$"Devices:{name}"]);
-            silo.AddOrchestrator(devices, MaxMessageBytes, TimeSpan.FromMinutes(2));
+            silo.AddOrchestrator(devices, MaxMessageBytes, TimeSpan.FromMinutes(2), ChannelSecret);
         }
     }
 

@@ -17,7 +17,7 @@ public sealed class DataChannelBufferReuseTests
     public async Task A_kept_tensor_is_never_overwritten_by_the_next_transfer()
     {
         await using var server = Server();
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var firstSent = Random(ScalarType.Float32, Elements);
         using var secondSent = Random(ScalarType.Float32, Elements);
         using var first = await RoundTrip(server, client, firstSent);
@@ -31,7 +31,7 @@ public sealed class DataChannelBufferReuseTests
     public async Task A_view_keeps_its_buffer_after_the_received_tensor_is_disposed()
     {
         await using var server = Server();
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var firstSent = Random(ScalarType.Int64, Elements);
         using var secondSent = Random(ScalarType.Int64, Elements);
         using var expectedTail = firstSent.narrow(0, Elements / 2, Elements / 2);
@@ -50,7 +50,7 @@ public sealed class DataChannelBufferReuseTests
     public async Task A_disposed_tensor_gives_its_buffer_to_the_next_transfer()
     {
         await using var server = Server();
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var firstSent = Random(ScalarType.Float64, Elements);
         using var secondSent = Random(ScalarType.Float64, Elements);
         IntPtr firstAddress;
@@ -67,7 +67,7 @@ public sealed class DataChannelBufferReuseTests
     [Fact(Timeout = 20_000)]
     public async Task A_tensor_outlives_the_server_that_received_it()
     {
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var sent = Random(ScalarType.BFloat16, 3, Elements);
         Tensor received;
         await using (var server = Server())
@@ -83,7 +83,7 @@ public sealed class DataChannelBufferReuseTests
     [Fact(Timeout = 20_000)]
     public async Task Without_a_pool_every_transfer_gets_fresh_memory()
     {
-        var unpooled = new DataChannelOptions { ReceivePoolBytes = 0 };
+        var unpooled = Options with { ReceivePoolBytes = 0 };
         await using var server = Server(unpooled);
         using var client = new DataChannelClient(unpooled);
         using var sent = Random(ScalarType.Int32, Elements);

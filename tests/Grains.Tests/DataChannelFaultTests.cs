@@ -43,7 +43,7 @@ public sealed class DataChannelFaultTests
         Assert.Contains(transfer.ToString(), error.Message);
 
         // The bad connection is gone; the server still serves new ones.
-        using var client = new DataChannelClient();
+        using var client = Client();
         var next = Guid.NewGuid();
         await client.SendAsync(server.LocalEndPoint, next, tensor);
         using var received = await server.ReceiveAsync(next, Patience);
@@ -67,7 +67,7 @@ public sealed class DataChannelFaultTests
         string expected, byte dtypeCode, long[] shape, long payloadBytes, int chunkBytes)
     {
         // 1 TiB declared against a 1 MiB limit: were it allocated first, the test would fail on memory, not on this message.
-        await using var server = Server(new DataChannelOptions { MaxPayloadBytes = 1 << 20 });
+        await using var server = Server(Options with { MaxPayloadBytes = 1 << 20 });
         var transfer = Guid.NewGuid();
         var receive = server.ReceiveAsync(transfer, Patience);
         await WriteRawAsync(server.LocalEndPoint, Header(new FrameHeader(transfer, dtypeCode, shape, payloadBytes, chunkBytes, FramePart.Whole(payloadBytes))));
@@ -119,7 +119,7 @@ public sealed class DataChannelFaultTests
         Assert.Contains(transfer.ToString(), error.Message);
 
         // The timed-out waiter is gone: the transfer can still be received.
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var tensor = Random(ScalarType.Int32, 10);
         await client.SendAsync(server.LocalEndPoint, transfer, tensor);
         using var received = await server.ReceiveAsync(transfer, Patience);
@@ -172,7 +172,7 @@ public sealed class DataChannelFaultTests
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var closed = (IPEndPoint)probe.LocalEndPoint!;
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var tensor = Random(ScalarType.Float32, elements);
         var transfer = Guid.NewGuid();
         var error = await ThrowsWithin<IOException>(Prompt, () => client.SendAsync(closed, transfer, tensor));
@@ -184,26 +184,33 @@ public sealed class DataChannelFaultTests
     [InlineData(4, "transfer {0} part ", "of 33554432 payload bytes")]
     public async Task A_send_to_a_server_that_stops_reading_times_out_saying_how_far_it_got(int connections, string subject, string howFar)
     {
-        // Accepts and never reads: the kernel buffers fill and the write stalls.
+        // Accepts, does the handshake and never reads: the kernel buffers fill and the write stalls.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
-        var stalled = new DataChannelOptions { WriteTimeout = TimeSpan.FromMilliseconds(300), Connections = connections };
+        var stalled = Options with { WriteTimeout = TimeSpan.FromMilliseconds(300), Connections = connections };
         using var client = new DataChannelClient(stalled);
         // 128 MiB, 32 MiB per part when striped: more than the kernel buffers of both ends can take in.
         using var tensor = rand(32 << 20);
         var transfer = Guid.NewGuid();
         var send = client.SendAsync((IPEndPoint)listener.LocalEndPoint!, transfer, tensor);
-        using var accepted = await listener.AcceptAsync();
-        var error = await ThrowsWithin<TimeoutException>(Prompt, () => send);
-        Assert.Contains(string.Format(subject, transfer), error.Message);
-        Assert.Contains(howFar, error.Message);
+        var accepted = await AcceptAsync(listener, connections);
+        try
+        {
+            var error = await ThrowsWithin<TimeoutException>(Prompt, () => send);
+            Assert.Contains(string.Format(subject, transfer), error.Message);
+            Assert.Contains(howFar, error.Message);
+        }
+        finally
+        {
+            foreach (var stream in accepted) stream.Dispose();
+        }
     }
 
     [Fact(Timeout = 20_000)]
     public async Task A_dtype_the_format_cannot_carry_is_refused_before_sending()
     {
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var bytes = ones(4, dtype: ScalarType.Byte);
         var error = await Assert.ThrowsAsync<ArgumentException>(() => client.SendAsync(new IPEndPoint(IPAddress.Loopback, 9), Guid.NewGuid(), bytes));
         Assert.Contains("Byte", error.Message);

@@ -10,7 +10,7 @@ public sealed class DataChannelHoldingTests
     [Fact(Timeout = 20_000)]
     public async Task A_tensor_beyond_the_held_count_is_dropped_with_an_error_for_its_waiter()
     {
-        await using var server = Server(new DataChannelOptions { MaxHeldTransfers = 2 });
+        await using var server = Server(Options with { MaxHeldTransfers = 2 });
         var (sent, transfers) = await SendUnawaited(server, Random(ScalarType.Float32, 100), Random(ScalarType.Float32, 100), Random(ScalarType.Float32, 100));
         try
         {
@@ -32,7 +32,7 @@ public sealed class DataChannelHoldingTests
     [Fact(Timeout = 20_000)]
     public async Task A_tensor_beyond_the_held_bytes_is_dropped_with_an_error_for_its_waiter()
     {
-        await using var server = Server(new DataChannelOptions { MaxHeldBytes = 1000 });
+        await using var server = Server(Options with { MaxHeldBytes = 1000 });
         var (sent, transfers) = await SendUnawaited(server, Random(ScalarType.Float64, 100), Random(ScalarType.Float64, 100));
         try
         {
@@ -50,7 +50,7 @@ public sealed class DataChannelHoldingTests
     [Fact(Timeout = 20_000)]
     public async Task A_held_tensor_nobody_asks_for_expires()
     {
-        await using var server = Server(new DataChannelOptions { HeldExpiry = TimeSpan.FromMilliseconds(100) });
+        await using var server = Server(Options with { HeldExpiry = TimeSpan.FromMilliseconds(100) });
         var (sent, transfers) = await SendUnawaited(server, Random(ScalarType.Int64, 100));
         using var tensor = sent[0];
         await Task.Delay(600);
@@ -63,7 +63,7 @@ public sealed class DataChannelHoldingTests
     /// </summary>
     static async Task<(Tensor[] Sent, Guid[] Transfers)> SendUnawaited(DataChannelServer server, params Tensor[] tensors)
     {
-        using var client = new DataChannelClient();
+        using var client = Client();
         var transfers = tensors.Select(_ => Guid.NewGuid()).ToArray();
         var marker = Guid.NewGuid();
         var markerArrived = server.ReceiveAsync(marker, Patience);

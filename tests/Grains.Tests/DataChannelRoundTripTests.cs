@@ -9,7 +9,7 @@ namespace Orchestrator.Grains.Tests;
 public sealed class DataChannelRoundTripTests
 {
     // Small chunks make "multi-chunk with a short last chunk" cheap to cover for every dtype.
-    static readonly DataChannelOptions SmallChunks = new() { ChunkBytes = 64 << 10 };
+    static readonly DataChannelOptions SmallChunks = Options with { ChunkBytes = 64 << 10 };
 
     public static TheoryData<ScalarType, long[]> DTypesAndShapes()
     {
@@ -37,7 +37,7 @@ public sealed class DataChannelRoundTripTests
     public async Task Tens_of_megabytes_arrive_bit_exact_in_default_chunks(ScalarType dtype, long[] shape)
     {
         await using var server = Server();
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var sent = Random(dtype, shape);
         await AssertRoundTrip(server, client, sent);
     }
@@ -76,7 +76,7 @@ public sealed class DataChannelRoundTripTests
     public async Task A_tensor_sent_before_anyone_waits_is_held_for_the_waiter()
     {
         await using var server = Server();
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var sent = Random(ScalarType.Float64, 33, 17);
         var transfer = Guid.NewGuid();
         await client.SendAsync(server.LocalEndPoint, transfer, sent);
@@ -112,7 +112,7 @@ public sealed class DataChannelRoundTripTests
     {
         await using var first = Server();
         await using var second = Server();
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var a = Random(ScalarType.Float32, 512, 1024);
         using var b = Random(ScalarType.Int32, 1024, 513);
         await Task.WhenAll(AssertRoundTrip(first, client, a), AssertRoundTrip(second, client, b));
@@ -121,7 +121,7 @@ public sealed class DataChannelRoundTripTests
     [Fact(Timeout = 20_000)]
     public async Task The_client_reconnects_after_the_server_restarts_on_the_same_port()
     {
-        using var client = new DataChannelClient();
+        using var client = Client();
         using var sent = Random(ScalarType.Float32, 1000);
         IPEndPoint endpoint;
         await using (var server = Server())
@@ -129,7 +129,7 @@ public sealed class DataChannelRoundTripTests
             endpoint = server.LocalEndPoint;
             await AssertRoundTrip(server, client, sent);
         }
-        await using var restarted = new DataChannelServer(endpoint);
+        await using var restarted = Server(endpoint);
         await AssertRoundTrip(restarted, client, sent);
     }
 

@@ -15,7 +15,7 @@ public sealed class DataChannelStripeTests
 {
     static readonly TimeSpan Prompt = TimeSpan.FromSeconds(5);
     const int ChunkBytes = 16 << 10;
-    static readonly DataChannelOptions SmallChunks = new() { ChunkBytes = ChunkBytes };
+    static readonly DataChannelOptions SmallChunks = Options with { ChunkBytes = ChunkBytes };
     // float32 (40000): 160000 bytes (pooled), 10 chunks, so 4 parts of 2, 3, 2 and 3 chunks starting at chunks 0, 2, 5 and 7.
     const long Elements = 40_000;
     // A rank-1 part header: 56 fixed bytes, one size, the checksum.
@@ -59,16 +59,17 @@ public sealed class DataChannelStripeTests
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
-        using var client = new DataChannelClient(SmallChunks with { Connections = connections });
+        using var client = Client(SmallChunks with { Connections = connections });
         using var tensor = Random(ScalarType.Float32, elements);
         var transfer = Guid.NewGuid();
+        // Each connection waits for its handshake before it writes: the server's side runs beside the send.
+        var accepting = AcceptAsync(listener, expectedParts);
         await client.SendAsync((IPEndPoint)listener.LocalEndPoint!, transfer, tensor).WaitAsync(Patience);
 
         var parts = new List<FramePart>();
-        for (int i = 0; i < expectedParts; i++)
+        foreach (var accepted in await accepting)
         {
-            using var accepted = await listener.AcceptAsync().WaitAsync(Patience);
-            using var stream = new NetworkStream(accepted);
+            using var stream = accepted;
             var header = new byte[FrameHeader.MaxEncodedBytes];
             await stream.ReadExactlyAsync(header.AsMemory(0, FrameHeader.FixedBytes));
             var length = FrameHeader.LengthFromFixedPart(header);
@@ -167,7 +168,7 @@ public sealed class DataChannelStripeTests
     [MemberData(nameof(BadParts))]
     public async Task A_part_header_claiming_an_impossible_range_is_rejected_before_allocation(string expected, int index, int count, long offset, long bytes)
     {
-        await using var server = Server(new DataChannelOptions { MaxPayloadBytes = 1 << 20 });
+        await using var server = Server(Options with { MaxPayloadBytes = 1 << 20 });
         var transfer = Guid.NewGuid();
         var receive = server.ReceiveAsync(transfer, Patience);
         await WriteRawAsync(server.LocalEndPoint, Header(new FrameHeader(transfer, 2, [4096], 16384, 4096, new FramePart(index, count, offset, bytes))));

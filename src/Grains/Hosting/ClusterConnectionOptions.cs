@@ -34,6 +34,14 @@ public sealed class ClusterConnectionOptions
     public int GatewayRefreshSeconds { get; set; } = 60;
     /// <summary>How long a grain call may take before it times out (a step of a big job can take a while).</summary>
     public int ResponseTimeoutSeconds { get; set; } = 600;
+    /// <summary>
+    /// The cluster secret the silos' data channels authenticate each other with (ClusterSecret has the rules): any
+    /// string of at least 16 bytes, the same on every silo, e.g. from <c>openssl rand -hex 32</c>. Give it by environment
+    /// (Cluster__Secret), never on a command line, which other users of the host can read. Required with redis
+    /// membership. With localhost membership and none set, a fixed development key derived from ServiceId and ClusterId
+    /// is used: anyone can derive it, so it protects nothing; such a cluster's channels listen on loopback only.
+    /// </summary>
+    public string? Secret { get; set; }
 
     public int MaxMessageBytes => MaxMessageMB is > 0 and <= 2047
         ? MaxMessageMB << 20

@@ -36,28 +36,28 @@ public static class OrchestratorHosting
         silo.Configure<SiloOptions>(o => o.SiloName = host.SiloName);
         // The data channel listens where the silo does and is advertised at the silo's address.
         var channel = new IPEndPoint(cluster.UsesRedis && host.ListenOnAnyAddress ? IPAddress.Any : advertised, host.DataChannelPort);
-        return silo.AddOrchestrator(ClusterDevices.Parse(host.Devices), cluster.MaxMessageBytes, cluster.ResponseTimeout, channel, advertised);
+        return silo.AddOrchestrator(ClusterDevices.Parse(host.Devices), cluster.MaxMessageBytes, cluster.ResponseTimeout, ClusterSecret.For(cluster), channel,
+            advertised);
     }
 
     /// <summary>
     /// What every silo of the cluster needs: its devices in the silo metadata, the device placement director,
     /// per-device executors, tensor transports, serializers for the training types and the message limits.
     /// </summary>
+    /// <param name="channelSecret">The cluster secret the data channel authenticates with (<see cref="ClusterSecret.For"/>).</param>
     /// <param name="channelListen">Where the data channel listens; default loopback, a free port.</param>
     /// <param name="channelAdvertised">The address other silos send tensors to; default the listen address.</param>
     public static ISiloBuilder AddOrchestrator(this ISiloBuilder silo, IReadOnlyList<string> devices, int maxMessageBytes, TimeSpan responseTimeout,
-        IPEndPoint? channelListen = null, IPAddress? channelAdvertised = null)
+        byte[] channelSecret, IPEndPoint? channelListen = null, IPAddress? channelAdvertised = null)
     {
         CheckDevices(devices);
         // The data channel listens from here on, so its endpoint can be advertised with the devices.
         channelListen ??= new IPEndPoint(IPAddress.Loopback, 0);
-        var channel = new ChannelEndpoint(channelListen.Address, channelListen.Port, responseTimeout, channelAdvertised);
-        silo.Services.AddSingleton(channel);
-        silo.Services.AddHostedService(_ => channel);
+        var advertisedChannel = ChannelEndpoint.Register(silo.Services, channelListen, channelAdvertised, responseTimeout, channelSecret);
         silo.UseSiloMetadata(new Dictionary<string, string>
         {
             [ClusterDevices.MetadataKey] = string.Join(",", devices),
-            [ChannelEndpoint.MetadataKey] = channel.Advertised,
+            [ChannelEndpoint.MetadataKey] = advertisedChannel,
             [SiloLocality.HostKey] = SiloLocality.Host,
             [SiloLocality.ProcessKey] = SiloLocality.Process,
         });

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
 using TorchSharp;
 
 namespace Orchestrator.Grains.Transport.Channel;
@@ -34,10 +35,16 @@ public static class DataChannelBenchmark
         ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(warmUps);
         options ??= DataChannelOptions.Default;
-        options = options with { MaxPayloadBytes = Math.Max(sizeBytes, options.MaxPayloadBytes) };
+        // Both ends live in this process, so a secret of its own serves when none is given.
+        options = options with
+        {
+            MaxPayloadBytes = Math.Max(sizeBytes, options.MaxPayloadBytes),
+            Secret = options.Secret ?? RandomNumberGenerator.GetBytes(32),
+        };
         await using var server = new DataChannelServer(new IPEndPoint(IPAddress.Loopback, 0), options);
         using var client = new DataChannelClient(options);
         using var tensor = torch.rand(sizeBytes / sizeof(float));
+        using var expected = server.Expect(tensor.NumberOfElements * sizeof(float));
 
         for (int i = 0; i < warmUps; i++)
             await RoundTripAsync(server, client, tensor, cancellation).ConfigureAwait(false);

@@ -7,11 +7,13 @@ namespace Orchestrator.Grains.Transport.Channel;
 /// <summary>
 /// The sending end of the data channel: <see cref="DataChannelOptions.Connections"/> pooled TCP connections per server
 /// endpoint, large transfers striped over them (<see cref="StripedPeer"/>), frames on one connection written one after
-/// another (sends to different endpoints run in parallel).
+/// another (sends to different endpoints run in parallel). Each connection proves the cluster secret of
+/// <see cref="DataChannelOptions.Secret"/> and checks the server's proof before its first frame; <paramref name="options"/>
+/// without a secret is an <see cref="ArgumentException"/>.
 /// </summary>
-public sealed class DataChannelClient(DataChannelOptions? options = null) : IDisposable
+public sealed class DataChannelClient(DataChannelOptions options) : IDisposable
 {
-    readonly DataChannelOptions options = Validated(options ?? DataChannelOptions.Default);
+    readonly DataChannelOptions options = Validated(options);
     readonly ConcurrentDictionary<IPEndPoint, StripedPeer> peers = new();
     volatile bool disposed;
 
@@ -20,7 +22,8 @@ public sealed class DataChannelClient(DataChannelOptions? options = null) : IDis
     /// server at <paramref name="to"/>. Completes when the last byte is handed to the kernel, not when the server has
     /// read it: receive errors surface at the server's <see cref="DataChannelServer.ReceiveAsync"/>.
     /// Throws <see cref="ArgumentException"/> for what the wire format cannot carry, <see cref="IOException"/> when the
-    /// connection cannot be made or breaks, and <see cref="TimeoutException"/> when connecting or a write takes too long.
+    /// connection cannot be made or breaks or the handshake fails (the server refused this client's secret, or could
+    /// not prove it knows it), and <see cref="TimeoutException"/> when connecting, the handshake or a write takes too long.
     /// </summary>
     public Task SendAsync(IPEndPoint to, Guid transfer, torch.Tensor tensor, CancellationToken cancellation = default)
     {

@@ -1,8 +1,27 @@
 namespace Orchestrator.Grains.Transport.Channel;
 
-/// <summary>Limits and timeouts of the data channel's server and client.</summary>
+/// <summary>
+/// Limits and timeouts of the data channel's server and client, and the secret they authenticate each other with.
+/// <see cref="Secret"/> has no default: a server or client refuses to start without it.
+/// </summary>
 public sealed record DataChannelOptions
 {
+    /// <summary>
+    /// The cluster secret: each connection opens with a mutual HMAC-SHA256 proof of it (ChannelHandshake), so only
+    /// silos of the cluster can send, and a sender streams tensors only to a server that knows it too. At least
+    /// <see cref="MinSecretBytes"/> bytes; silos take it from Cluster:Secret. Required.
+    /// </summary>
+    public byte[]? Secret { get; init; }
+
+    /// <summary>The shortest <see cref="Secret"/> accepted.</summary>
+    public const int MinSecretBytes = 16;
+
+    /// <summary>
+    /// How long the handshake of a new connection may take on either side; a peer that connects and says nothing is
+    /// dropped after it.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Payload bytes per checksummed chunk a sender writes; a multiple of 8 so that every dtype's elements fit whole.</summary>
     public int ChunkBytes { get; init; } = DefaultChunkBytes;
 
@@ -19,7 +38,10 @@ public sealed record DataChannelOptions
     /// <summary>The default of <see cref="Connections"/>, for command line defaults.</summary>
     public const int DefaultConnections = 4;
 
-    /// <summary>The largest payload a server accepts; a frame declaring more is rejected before anything is allocated.</summary>
+    /// <summary>
+    /// The largest payload a server accepts, whatever its silo's jobs announce (DataChannelServer.Expect); a frame
+    /// declaring more is rejected before anything is allocated and ends its connection.
+    /// </summary>
     public long MaxPayloadBytes { get; init; } = 4L << 30;
 
     /// <summary>
@@ -58,11 +80,14 @@ public sealed record DataChannelOptions
     /// <summary>Sends CPU tensors through the staging buffers GPU tensors use, so that path can be tested without a GPU.</summary>
     internal bool StageCpuTensors { get; init; }
 
+    /// <summary>The default limits and timeouts, without a <see cref="Secret"/>: give one with <c>with</c>.</summary>
     public static DataChannelOptions Default { get; } = new();
 
-    /// <summary>Throws an <see cref="ArgumentException"/> naming the first setting out of range.</summary>
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first setting out of range, or the missing secret.</summary>
     public void Validate()
     {
+        CheckedSecret();
+        if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentException($"{nameof(HandshakeTimeout)} {HandshakeTimeout} must be positive.");
         if (ChunkBytes <= 0 || ChunkBytes % 8 != 0 || ChunkBytes > FrameHeader.MaxChunkBytes)
             throw new ArgumentException($"{nameof(ChunkBytes)} {ChunkBytes} must be a positive multiple of 8 up to {FrameHeader.MaxChunkBytes}.");
         if (Connections < 1 || Connections > FramePart.MaxCount)
@@ -75,5 +100,17 @@ public sealed record DataChannelOptions
         if (WriteTimeout <= TimeSpan.Zero) throw new ArgumentException($"{nameof(WriteTimeout)} {WriteTimeout} must be positive.");
         if (ReceivePoolBytes < 0) throw new ArgumentException($"{nameof(ReceivePoolBytes)} {ReceivePoolBytes} must not be negative.");
         if (SocketBufferBytes < 0) throw new ArgumentException($"{nameof(SocketBufferBytes)} {SocketBufferBytes} must not be negative.");
+    }
+
+    /// <summary>The <see cref="Secret"/>; throws an <see cref="ArgumentException"/> when there is none or it is too short.</summary>
+    internal byte[] CheckedSecret()
+    {
+        if (Secret is null)
+            throw new ArgumentException($"the data channel has no {nameof(Secret)}: it authenticates every connection with the cluster " +
+                "secret (Cluster:Secret), and neither a server nor a client starts without one.");
+        if (Secret.Length < MinSecretBytes)
+            throw new ArgumentException($"the data channel's {nameof(Secret)} has {Secret.Length} bytes; the cluster secret (Cluster:Secret) " +
+                $"needs at least {MinSecretBytes}.");
+        return Secret;
     }
 }

@@ -6,10 +6,11 @@ namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
 /// One of a client's connections to one server (see <see cref="StripedPeer"/>): frames are written one at a time,
-/// the connection is opened on first use and opened again after it broke.
+/// the connection is opened (and its handshake done, ChannelHandshake) on first use and opened again after it broke.
 /// </summary>
 internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions options) : IDisposable
 {
+    readonly byte[] secret = options.CheckedSecret();
     // Never disposed: it has no wait handle unless AvailableWaitHandle is used, and a send may still release it after Dispose.
     readonly SemaphoreSlim writing = new(1, 1);
     NetworkStream? stream;
@@ -69,7 +70,8 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
     /// <summary>The open connection, or a new one when there is none or the server closed the old one.</summary>
     async Task<NetworkStream> ConnectedAsync(FrameHeader header, CancellationToken cancellation)
     {
-        // Servers never write on this connection, so a readable socket means it was closed or reset by the server.
+        // Servers write nothing after the handshake, which was read to its end, so a readable socket means it was
+        // closed or reset by the server.
         if (stream is { } open && !open.Socket.Poll(0, SelectMode.SelectRead)) return open;
         Drop();
 
@@ -91,12 +93,34 @@ internal sealed class PeerConnection(IPEndPoint endpoint, DataChannelOptions opt
             throw;
         }
         stream = new NetworkStream(socket, ownsSocket: true);
+        await HandshakeAsync(stream, header, cancellation).ConfigureAwait(false);
         if (disposed)
         {
             Drop();
             throw new ObjectDisposedException(nameof(DataChannelClient), $"data channel {header.Subject}: the client was disposed while connecting to {endpoint}.");
         }
         return stream;
+    }
+
+    /// <summary>Proves the secret to the server and checks its proof; the connection is dropped when either fails.</summary>
+    async Task HandshakeAsync(NetworkStream connected, FrameHeader header, CancellationToken cancellation)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        timeout.CancelAfter(options.HandshakeTimeout);
+        try
+        {
+            await ChannelHandshake.ConnectAsync(connected, secret, endpoint.ToString(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Drop();
+            if (e is OperationCanceledException && !cancellation.IsCancellationRequested)
+                throw new TimeoutException(
+                    $"data channel {header.Subject}: the server at {endpoint} did not complete the handshake within {options.HandshakeTimeout}.");
+            if (e is IOException && !cancellation.IsCancellationRequested)
+                throw new IOException($"data channel {header.Subject}: {e.Message}", e);
+            throw;
+        }
     }
 
     void Drop()

@@ -6,11 +6,13 @@ namespace Orchestrator.Grains.Transport.Channel;
 
 /// <summary>
 /// Assembles received transfers from their parts (<see cref="TransferAssembly"/>) and meets them with the callers
-/// waiting for them, by transfer id. A tensor that arrives before its waiter is held, within the count and byte limits
-/// of the options, until it is asked for or expires; transfers still arriving count against the same limits from their
-/// first frame on, and fail as stalled when no chunk arrives for the expiry. A failure is held too, so that a late
-/// waiter learns what happened instead of timing out and the failed transfer's remaining parts are dropped (failures
-/// hold no tensor and are bounded by the expiry alone).
+/// waiting for them, by transfer id. A transfer no job of the silo announced (<see cref="TransferAdmission"/>) is
+/// refused at its first frame, before anything is allocated, and its failure is held like any other. A tensor that
+/// arrives before its waiter is held, within the count and byte limits of the options, until it is asked for or
+/// expires; transfers still arriving count against the same limits from their first frame on, and fail as stalled
+/// when no chunk arrives for the expiry. A failure is held too, so that a late waiter learns what happened instead of
+/// timing out and the failed transfer's remaining parts are dropped (failures hold no tensor and are bounded by the
+/// expiry alone).
 /// </summary>
 internal sealed class TransferMailbox : IDisposable
 {
@@ -20,6 +22,7 @@ internal sealed class TransferMailbox : IDisposable
     readonly DataChannelOptions options;
     readonly ILogger logger;
     readonly ReceiveBufferPool buffers;
+    readonly TransferAdmission admission;
     readonly object gate = new();
     readonly Dictionary<Guid, TaskCompletionSource<torch.Tensor>> waiters = [];
     readonly Dictionary<Guid, TransferAssembly> arriving = [];
@@ -28,11 +31,13 @@ internal sealed class TransferMailbox : IDisposable
     // Held tensors and transfers still arriving, which hold their tensor already.
     int heldTensors;
     long heldBytes;
+    long refusedTransfers;
+    long allocatedTransfers;
     string? closedBecause;
 
-    public TransferMailbox(DataChannelOptions options, ILogger logger, ReceiveBufferPool buffers)
+    public TransferMailbox(DataChannelOptions options, ILogger logger, ReceiveBufferPool buffers, TransferAdmission admission)
     {
-        (this.options, this.logger, this.buffers) = (options, logger, buffers);
+        (this.options, this.logger, this.buffers, this.admission) = (options, logger, buffers, admission);
         var period = TimeSpan.FromTicks(Math.Clamp(options.HeldExpiry.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond * 10));
         sweeper = new Timer(_ => DropExpired(), null, period, period);
     }
@@ -40,8 +45,9 @@ internal sealed class TransferMailbox : IDisposable
     /// <summary>
     /// Where the payload of a part whose header just arrived goes: a view of its transfer's tensor (allocated at the
     /// transfer's first part) for the reader to fill and dispose, or null when the part is to be read and dropped (its
-    /// transfer failed, expired or was refused for the holding limits, a tensor under its id is held already, or the
-    /// mailbox is closed). Throws <see cref="InvalidDataException"/> for a part that disagrees with its transfer's others.
+    /// transfer failed, expired or was refused: no job announced it or it is beyond the holding limits; a tensor under
+    /// its id is held already; or the mailbox is closed). Throws <see cref="InvalidDataException"/> for a part that
+    /// disagrees with its transfer's others.
     /// </summary>
     public (torch.Tensor View, TransferAssembly Assembly)? BeginPart(FrameHeader part, string peer)
     {
@@ -57,22 +63,32 @@ internal sealed class TransferMailbox : IDisposable
                     earlier.Failure is { } failed ? $"the transfer failed already ({failed.Message})" : "a tensor with the same transfer id is already held");
                 return null;
             }
+            if (admission.Refusal(part.PayloadBytes) is { } unexpected)
+            {
+                Refuse(part, new IOException($"data channel transfer {part.Transfer} ({part.PayloadBytes} bytes) from {peer} was refused: {unexpected}."));
+                return null;
+            }
             if (!waiters.ContainsKey(part.Transfer) && (heldTensors + 1 > options.MaxHeldTransfers || heldBytes + part.PayloadBytes > options.MaxHeldBytes))
             {
-                var refused = new IOException(
+                Refuse(part, new IOException(
                     $"data channel transfer {part.Transfer} ({part.PayloadBytes} bytes) arrived before anyone waited for it and was dropped: " +
                     $"{heldTensors} tensors of {heldBytes} bytes were held already (received or arriving), the limits are {options.MaxHeldTransfers} " +
-                    $"tensors and {options.MaxHeldBytes} bytes (DataChannelOptions.MaxHeldTransfers, MaxHeldBytes).");
-                logger.LogWarning(refused, "Data channel transfer {Transfer} dropped.", part.Transfer);
-                Hold(part.Transfer, new Held(null, refused, 0, Environment.TickCount64));
+                    $"tensors and {options.MaxHeldBytes} bytes (DataChannelOptions.MaxHeldTransfers, MaxHeldBytes)."));
                 return null;
             }
             assembly = new TransferAssembly(part, buffers);
+            allocatedTransfers++;
             arriving[part.Transfer] = assembly;
             heldTensors++;
             heldBytes += assembly.Bytes;
             return (assembly.Claim(part, peer), assembly);
         }
+    }
+
+    /// <summary>What was refused and allocated so far and what is held now (the server adds its refused connections).</summary>
+    public DataChannelCounters Counters()
+    {
+        lock (gate) return new DataChannelCounters(0, refusedTransfers, allocatedTransfers, heldTensors, heldBytes);
     }
 
     /// <summary>One part of <paramref name="assembly"/> arrived and was verified; the last one hands the tensor to its waiter or holds it.</summary>
@@ -162,6 +178,17 @@ internal sealed class TransferMailbox : IDisposable
     {
         sweeper.Dispose();
         Close("the mailbox was disposed");
+    }
+
+    /// <summary>
+    /// Logs the refusal of <paramref name="part"/>'s transfer and fails the transfer with it (its waiter, if any, and
+    /// the parts still to come); the caller reads the payload and drops it.
+    /// </summary>
+    void Refuse(FrameHeader part, IOException refusal)
+    {
+        refusedTransfers++;
+        logger.LogWarning("{Refusal}", refusal.Message);
+        FailLocked(part.Transfer, refusal);
     }
 
     void FailLocked(Guid transfer, Exception failure)

@@ -115,7 +115,8 @@ public sealed class CoordinatorGrain(
                 var model = restore is null
                     ? new Trunk(spec.Shape, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), device, spec.Optimizer)
                     : restore.CreateTrunk(device);
-                return new RunningJob(spec, store, executor, model, data, device.type == DeviceType.CUDA ? new StreamFence(device.index) : null, planned);
+                return new RunningJob(spec, store, executor, model, data, device.type == DeviceType.CUDA ? new StreamFence(device.index) : null, planned,
+                    transports.ExpectChannelTransfers(planned.Max(w => spec.SliceBytes(w.Groups.Count))));
             }
             catch
             {
@@ -470,6 +471,7 @@ public sealed class CoordinatorGrain(
                 running.Source.Dispose();
                 running.Fence?.Dispose();
             });
+            running.ChannelAnnouncement.Dispose();
         }
     }
 }

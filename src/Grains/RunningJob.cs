@@ -12,7 +12,7 @@ namespace Orchestrator.Grains;
 /// builds it when a job starts or recovers and frees it when the job stops or loses workers; it exists only between.
 /// </summary>
 internal sealed class RunningJob(JobSpec spec, CheckpointStore? checkpoints, DeviceExecutor executor, Trunk trunk, IBatchSource source,
-    StreamFence? fence, JobWorker[] workers)
+    StreamFence? fence, JobWorker[] workers, IDisposable channelAnnouncement)
 {
     public JobSpec Spec { get; } = spec;
     /// <summary>Where checkpoints go; null when the spec names no directory.</summary>
@@ -25,5 +25,7 @@ internal sealed class RunningJob(JobSpec spec, CheckpointStore? checkpoints, Dev
     /// <summary>On a GPU trunk, marks where a step's verdict copy was queued (null on the CPU, where copies are synchronous).</summary>
     public StreamFence? Fence { get; } = fence;
     public JobWorker[] Workers { get; } = workers;
+    /// <summary>The announcement to this silo's data channel of the workers' replies (their slices' size); disposed with the job.</summary>
+    public IDisposable ChannelAnnouncement { get; } = channelAnnouncement;
     public TrainingStep Step { get; } = new(spec, trunk, source, fence, executor);
 }

@@ -26,6 +26,8 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
     Guid owner;
     /// <summary>This end of the CUDA IPC link to the coordinator, made when its first IPC payload arrives.</summary>
     IpcTensorTransport? ipc;
+    /// <summary>This shard's announcement to the silo's data channel: slices of its size from the coordinator.</summary>
+    IDisposable? expected;
 
     public WorkerGrain(DeviceExecutors executors, TensorTransports transports, ILogger<WorkerGrain> log)
     {
@@ -39,6 +41,7 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
         var spec = setup.Spec.Validate();
         await ReleaseShard();
         owner = setup.Owner;
+        expected = transports.ExpectChannelTransfers(spec.SliceBytes(setup.GroupCount));
         shard = await executor.RunAsync(() =>
         {
             var (available, source) = DeviceMemory.Available(executor.TorchDevice);
@@ -120,6 +123,8 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
     {
         var (oldShard, oldLink) = (shard, ipc);
         (shard, ipc) = (null, null);
+        expected?.Dispose();
+        expected = null;
         return oldShard is null && oldLink is null ? Task.CompletedTask : executor.RunAsync(() =>
         {
             oldLink?.Dispose();

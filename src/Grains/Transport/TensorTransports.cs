@@ -48,6 +48,12 @@ public sealed class TensorTransports(ILocalSiloDetails silo, IOptions<SiloMessag
     ChannelTensorTransport Channel(ClusterDevice worker) => new(channelEndpoint, worker.DataChannel
         ?? throw new JobSpecException(nameof(JobSpec.Transport), $"silo {worker.Silo} advertises no data channel; use the message transport."));
 
+    /// <summary>
+    /// Announces to this silo's data channel that a job part here receives transfers of up to <paramref name="bytes"/>
+    /// until the handle is disposed; the channel refuses every other transfer (<see cref="ChannelEndpoint.Expect"/>).
+    /// </summary>
+    public IDisposable ExpectChannelTransfers(long bytes) => channelEndpoint.Expect(bytes);
+
     static JobSpecException Unusable(string choice, ClusterDevice worker, string why) =>
         new(nameof(JobSpec.Transport), $"'{choice}' cannot reach worker device {worker}: {why}.");
 

@@ -56,15 +56,19 @@ public sealed class AdamW : IDisposable
         }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        // Scalars held for the whole update: a temporary made by an implicit conversion can be finalized while the
+        // native call still reads it, which surfaced as a rare "toFloat" check failure under a loaded test run.
+        using Scalar decay = 1 - lr * settings.WeightDecay, beta1 = b1, oneMinusBeta1 = 1 - b1, beta2 = b2, oneMinusBeta2 = 1 - b2,
+            correction2 = biasCorrection2Sqrt, eps = settings.Eps, step = -stepSize;
         for (int i = 0; i < weights.Length; i++)
         {
             var (p, m, v) = (weights[i].Master, ExpAvg[i], ExpAvgSq[i]);
             var g = grads[i].dtype == p.dtype ? grads[i] : grads[i].to(p.dtype);
-            p.mul_(1 - lr * settings.WeightDecay);
-            m.mul_(b1).add_(g, 1 - b1);
-            v.mul_(b2).addcmul_(g, g, 1 - b2);
-            var denom = (v.sqrt() / biasCorrection2Sqrt).add_(settings.Eps);
-            p.addcdiv_(m, denom, -stepSize);
+            p.mul_(decay);
+            m.mul_(beta1).add_(g, oneMinusBeta1);
+            v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
+            var denom = v.sqrt().div_(correction2).add_(eps);
+            p.addcdiv_(m, denom, step);
             weights[i].Refresh();
         }
     }

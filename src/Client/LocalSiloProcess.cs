@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Orchestrator.Grains.Hosting;
 
 namespace Orchestrator.Client;
 
@@ -29,7 +30,9 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
-    public static LocalSiloProcess Start(string name, string devices, int primarySiloPort, int siloPort, int gatewayPort, int maxMessageMB)
+    /// <param name="tls">The embedded silos' TLS: passed through the environment (Cluster__Tls__...), which keeps its password off the command line.</param>
+    public static LocalSiloProcess Start(string name, string devices, int primarySiloPort, int siloPort, int gatewayPort, int maxMessageMB,
+        ClusterTlsOptions tls)
     {
         var (file, prefix) = Locate();
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -37,6 +40,10 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
                      "--name", name, "--devices", devices, "--primary-port", $"{primarySiloPort}", "--silo-port", $"{siloPort}",
                      "--gateway-port", $"{gatewayPort}", "--max-message-mb", $"{maxMessageMB}", "--parent-pid", $"{Environment.ProcessId}"]))
             info.ArgumentList.Add(argument);
+        // Exactly the client's TLS: settings this process inherited must not mix into it.
+        foreach (var inherited in info.Environment.Keys.Where(k => k.StartsWith(ClusterTlsOptions.EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)).ToList())
+            info.Environment.Remove(inherited);
+        foreach (var (key, value) in tls.ToEnvironment()) info.Environment[key] = value;
         var process = new Process { StartInfo = info };
         var silo = new LocalSiloProcess(name, process);
         process.OutputDataReceived += (_, e) => silo.Append(e.Data);

@@ -32,6 +32,8 @@ public sealed class ClusterConnectionOptions
     public int MaxMessageMB { get; set; } = 100;
     /// <summary>How long a grain call may take before it times out (a step of a big job can take a while).</summary>
     public int ResponseTimeoutSeconds { get; set; } = 600;
+    /// <summary>TLS for silo-to-silo and client-to-gateway messages ("Cluster:Tls"); off by default.</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
 
     public int MaxMessageBytes => MaxMessageMB is > 0 and <= 2047
         ? MaxMessageMB << 20

@@ -106,7 +106,7 @@ public class ConfigurationErrorTests
         };
         var (code, output, _) = await RunSilo(tls.ToEnvironment());
         Assert.Equal(2, code);
-        Assert.Contains($"orchestrator silo: Cluster:Tls:Certificate: cannot open '{tls.Certificate}' as a PFX (PKCS#12) file with the password in Cluster:Tls:Password", output);
+        Assert.Contains($"orchestrator silo: Cluster:Tls:Certificate (--tls-certificate): cannot open '{tls.Certificate}' as a PFX (PKCS#12) file with the password in Cluster:Tls:Password ($ORCHESTRATOR_TLS_PASSWORD)", output);
         Assert.DoesNotContain("wrong-password", output);
     }
 

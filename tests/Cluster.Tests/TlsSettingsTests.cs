@@ -91,7 +91,7 @@ public sealed class TlsSettingsTests : IDisposable
         var tls = Silo();
         tls.Enabled = false;
         var message = SiloError(tls);
-        Assert.Contains("Cluster:Tls:Certificate and Cluster:Tls:TrustedCA are set but Cluster:Tls:Enabled is not true", message);
+        Assert.Contains("Cluster:Tls:Certificate (--tls-certificate) and Cluster:Tls:TrustedCA (--tls-ca) are set but Cluster:Tls:Enabled is not true", message);
         Assert.Contains("Cluster__Tls__Enabled=true", message);
         Assert.Contains("is set but Cluster:Tls:Enabled", Assert.Throws<ArgumentException>(() => new ClusterTlsOptions { TrustedThumbprints = ["AB"] }.ClientSettings()).Message);
     }
@@ -100,8 +100,8 @@ public sealed class TlsSettingsTests : IDisposable
     public void A_silo_needs_a_certificate_and_a_client_needs_one_only_under_mutual_TLS()
     {
         var tls = new ClusterTlsOptions { Enabled = true, TrustedCA = authority.AuthorityFile };
-        Assert.Contains("Cluster:Tls:Certificate is not set: a silo needs its own certificate", SiloError(tls));
-        Assert.Contains("Cluster:Tls:Certificate is not set: under mutual TLS", Assert.Throws<ArgumentException>(() => tls.ClientSettings()).Message);
+        Assert.Contains("Cluster:Tls:Certificate (--tls-certificate) is not set: a silo needs its own certificate", SiloError(tls));
+        Assert.Contains("Cluster:Tls:Certificate (--tls-certificate) is not set: under mutual TLS", Assert.Throws<ArgumentException>(() => tls.ClientSettings()).Message);
         tls.RequireClientCertificate = false;
         var anonymous = Applied(tls.ClientSettings());
         Assert.Null(anonymous.LocalCertificate);
@@ -121,10 +121,10 @@ public sealed class TlsSettingsTests : IDisposable
     {
         var tls = Silo();
         tls.Certificate = Path.Combine(authority.Folder, "nowhere.pfx");
-        Assert.Contains($"Cluster:Tls:Certificate: there is no file '{tls.Certificate}'", SiloError(tls));
+        Assert.Contains($"Cluster:Tls:Certificate (--tls-certificate): there is no file '{tls.Certificate}'", SiloError(tls));
         tls = Silo();
         tls.TrustedCA = Path.Combine(authority.Folder, "no-ca.pem");
-        Assert.Contains($"Cluster:Tls:TrustedCA: there is no file '{tls.TrustedCA}'", SiloError(tls));
+        Assert.Contains($"Cluster:Tls:TrustedCA (--tls-ca): there is no file '{tls.TrustedCA}'", SiloError(tls));
     }
 
     [Fact]
@@ -132,11 +132,11 @@ public sealed class TlsSettingsTests : IDisposable
     {
         var tls = Silo();
         tls.Password = "not-the-password";
-        Assert.Contains("Cluster:Tls:Certificate: cannot open", SiloError(tls));
-        Assert.Contains("with the password in Cluster:Tls:Password", SiloError(tls));
+        Assert.Contains("Cluster:Tls:Certificate (--tls-certificate): cannot open", SiloError(tls));
+        Assert.Contains("with the password in Cluster:Tls:Password ($ORCHESTRATOR_TLS_PASSWORD)", SiloError(tls));
         Assert.DoesNotContain("not-the-password", SiloError(tls));
         tls.Password = null;
-        Assert.Contains("with no password (Cluster:Tls:Password is not set)", SiloError(tls));
+        Assert.Contains("with no password (Cluster:Tls:Password ($ORCHESTRATOR_TLS_PASSWORD) is not set)", SiloError(tls));
     }
 
     [Fact]
@@ -166,7 +166,7 @@ public sealed class TlsSettingsTests : IDisposable
         tls.Password = "key-secret";
         Assert.Equal("CN=pem-encrypted", Applied(tls.SiloSettings()).LocalCertificate?.Subject);
         tls.Password = "wrong";
-        Assert.Contains("(is Cluster:Tls:Password right?)", SiloError(tls));
+        Assert.Contains("(is Cluster:Tls:Password ($ORCHESTRATOR_TLS_PASSWORD) right?)", SiloError(tls));
     }
 
     [Fact]
@@ -199,10 +199,10 @@ public sealed class TlsSettingsTests : IDisposable
     {
         var tls = Silo();
         tls.TrustedThumbprints = ["not-hex"];
-        Assert.Contains("Cluster:Tls:TrustedThumbprints: 'not-hex' is not a SHA-256", SiloError(tls));
+        Assert.Contains("Cluster:Tls:TrustedThumbprints (--tls-thumbprint): 'not-hex' is not a SHA-256", SiloError(tls));
         tls = Silo();
         tls.TrustedCA = tls.Certificate;   // a PFX, not a certificate file
-        Assert.Contains("Cluster:Tls:TrustedCA:", SiloError(tls));
+        Assert.Contains("Cluster:Tls:TrustedCA (--tls-ca): '", SiloError(tls));
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
 using Orleans.Connections.Security;
 
 namespace Orchestrator.Grains.Hosting;
@@ -26,8 +25,8 @@ public sealed class ClusterTlsOptions
     public string? Password { get; set; }
     /// <summary>
     /// Mutual TLS (default): silos refuse connections (from silos and clients) without a trusted certificate, and a
-    /// client must have one. Off: silos also accept clients without a certificate (TLS then only encrypts and
-    /// authenticates the silos to clients).
+    /// client must have one. Off: silos accept connections without a certificate, on the silo port as on the gateway
+    /// (Orleans applies one setting to both), so TLS then encrypts and proves the silos to their peers but keeps nobody out.
     /// </summary>
     public bool RequireClientCertificate { get; set; } = true;
     /// <summary>A PEM (or DER) file of the CA certificates peers' certificates must chain to; intermediates may be in it too.</summary>
@@ -124,5 +123,14 @@ public sealed class ClusterTlsOptions
         return new PeerTrust(authorities, pins);
     }
 
-    internal static string Setting(string name) => $"{Section}:{name}";
+    /// <summary>A setting's key, and the CLI's name for it where it has one: the error reaches users of either.</summary>
+    internal static string Setting(string name) => name switch
+    {
+        nameof(Certificate) => $"{Section}:{name} (--tls-certificate)",
+        nameof(Key) => $"{Section}:{name} (--tls-key)",
+        nameof(Password) => $"{Section}:{name} ($ORCHESTRATOR_TLS_PASSWORD)",
+        nameof(TrustedCA) => $"{Section}:{name} (--tls-ca)",
+        nameof(TrustedThumbprints) => $"{Section}:{name} (--tls-thumbprint)",
+        _ => $"{Section}:{name}",
+    };
 }

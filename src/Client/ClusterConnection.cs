@@ -39,7 +39,7 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         {
             host.Dispose();
             throw new TimeoutException($"no gateway of cluster '{options.ClusterId}' (service '{options.ServiceId}') answered within " +
-                $"{options.ConnectTimeoutSeconds} s via {via}: are its silos running, with the same Cluster:ClusterId and ServiceId?", e);
+                $"{options.ConnectTimeoutSeconds} s via {via}: are its silos running, with the same Cluster:ClusterId and ServiceId? " + TlsHint(options.Tls), e);
         }
         catch
         {
@@ -82,7 +82,7 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
             }
             for (int i = 0; i < processes; i++)
                 children.Add(LocalSiloProcess.Start($"process-{i}", devices, options.PrimarySiloPort, FreePort(), FreePort(), options.MaxMessageMB,
-                    options.Secret));
+                    options.Secret, options.Tls));
             var grains = hosts[0].Services.GetRequiredService<IGrainFactory>();
             if (processes > 0) await WaitForSilos(grains, silos + processes, children);
             var what = (silos == 1 ? $"embedded silo" : $"{silos} embedded silos") + (processes > 0 ? $" and {processes} silo processes" : "") +
@@ -121,6 +121,15 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
             .MinimumLevel.Override("Microsoft.Extensions.Hosting", verbose ? LogEventLevel.Information : LogEventLevel.Fatal)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}"));
+
+    /// <summary>
+    /// A TLS handshake that fails looks to an Orleans client like a gateway that hangs up, so it retries until the
+    /// timeout: say what to check on either side.
+    /// </summary>
+    static string TlsHint(ClusterTlsOptions tls) => tls.Enabled
+        ? "This client uses TLS: do the silos trust its certificate (they log each one they refuse, and why), and does it trust theirs " +
+          "(--tls-ca, --tls-thumbprint; --verbose shows what it refused)?"
+        : "If the cluster uses TLS (Cluster:Tls), give this client a certificate the silos trust and the CA to check theirs: --tls-certificate, --tls-ca.";
 
     /// <summary>The endpoints of a Redis connection string, never its password.</summary>
     static string RedisEndpoints(string connection) =>

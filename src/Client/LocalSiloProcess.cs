@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Orchestrator.Grains.Hosting;
 
 namespace Orchestrator.Client;
 
@@ -30,7 +31,9 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
     public bool HasExited => process.HasExited;
 
     /// <param name="secret">The cluster secret, passed by environment (Cluster__Secret): a command line is readable by every user of the host.</param>
-    public static LocalSiloProcess Start(string name, string devices, int primarySiloPort, int siloPort, int gatewayPort, int maxMessageMB, string secret)
+    /// <param name="tls">The embedded silos' TLS: passed through the environment (Cluster__Tls__...), which keeps its password off the command line.</param>
+    public static LocalSiloProcess Start(string name, string devices, int primarySiloPort, int siloPort, int gatewayPort, int maxMessageMB, string secret,
+        ClusterTlsOptions tls)
     {
         var (file, prefix) = Locate();
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -39,6 +42,10 @@ public sealed partial class LocalSiloProcess : IAsyncDisposable
                      "--gateway-port", $"{gatewayPort}", "--max-message-mb", $"{maxMessageMB}", "--parent-pid", $"{Environment.ProcessId}"]))
             info.ArgumentList.Add(argument);
         info.Environment["Cluster__Secret"] = secret;
+        // Exactly the client's TLS: settings this process inherited must not mix into it.
+        foreach (var inherited in info.Environment.Keys.Where(k => k.StartsWith(ClusterTlsOptions.EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)).ToList())
+            info.Environment.Remove(inherited);
+        foreach (var (key, value) in tls.ToEnvironment()) info.Environment[key] = value;
         var process = new Process { StartInfo = info };
         var silo = new LocalSiloProcess(name, process);
         process.OutputDataReceived += (_, e) => silo.Append(e.Data);

@@ -50,5 +50,14 @@ static class SiloCommandLine
         The cluster secret has no switch, so that it never shows in a process list: give it as Cluster__Secret (at least
         16 bytes, the same on every silo; `openssl rand -hex 32` makes one). Required with redis membership; localhost
         membership without one uses a development key that protects nothing.
+
+        TLS for silo-to-silo and client traffic (docs/deploy.md, "Securing a cluster") has no switches: set it in
+        appsettings.json or the environment, which keeps the password off the command line:
+          Cluster__Tls__Enabled=true                 off by default
+          Cluster__Tls__Certificate=FILE             this silo's certificate and key: PFX, or PEM (key inside or in Cluster__Tls__Key)
+          Cluster__Tls__Password=SECRET              the PFX's (or encrypted PEM key's) password
+          Cluster__Tls__TrustedCA=FILE               PEM of the CA that peers' certificates must chain to
+          Cluster__Tls__TrustedThumbprints__0=SHA256 and/or the only peer certificates accepted
+          Cluster__Tls__RequireClientCertificate=false  also accept clients without a certificate (default: mutual TLS)
         """;
 }

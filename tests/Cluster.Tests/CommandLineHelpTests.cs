@@ -1,6 +1,6 @@
 namespace Orchestrator.Cluster.Tests;
 
-/// <summary>Every --help renders (Spectre markup in an option's description would break it) and names the Redis options.</summary>
+/// <summary>Every --help renders (Spectre markup in an option's description would break it) and names the Redis and TLS options.</summary>
 public class CommandLineHelpTests
 {
     static async Task<string> Help(string dll, params string[] command)
@@ -15,8 +15,14 @@ public class CommandLineHelpTests
     [Theory]
     [InlineData("train")]
     [InlineData("status")]
-    public async Task Client_commands_explain_redis_membership(string command) =>
-        Assert.Contains("--redis <CONNECTION>", await Help(Build.ClientDll, command));
+    public async Task Client_commands_explain_redis_membership_and_TLS(string command)
+    {
+        var help = await Help(Build.ClientDll, command);
+        foreach (var option in new[] { "--redis <CONNECTION>", "--tls-certificate <FILE>", "--tls-key <FILE>", "--tls-ca <FILE>", "--tls-thumbprint" })
+            Assert.Contains(option, help);
+        // Descriptions wrap at the console's width, inside words too.
+        Assert.Contains("$ORCHESTRATOR_TLS_PASSWORD,neveranoption", string.Concat(help.Where(c => !char.IsWhiteSpace(c))));
+    }
 
     [Fact]
     public async Task The_silo_lists_its_membership_address_and_observability_options()
@@ -24,5 +30,6 @@ public class CommandLineHelpTests
         var help = await Help(Build.SiloDll);
         foreach (var option in new[] { "--membership", "--redis", "--advertised-ip", "--listen-any", "--dashboard-port", "--data-channel-port", "--log-file" })
             Assert.Contains(option, help);
+        Assert.Contains("Cluster__Tls__Certificate", help);
     }
 }

@@ -108,6 +108,23 @@ public class ConfigurationErrorTests
     }
 
     [Fact]
+    public async Task A_silo_whose_TLS_certificate_does_not_open_with_its_password_is_rejected_without_showing_it()
+    {
+        using var certificates = new TestCertificates("config-ca");
+        var tls = new ClusterTlsOptions
+        {
+            Enabled = true,
+            Certificate = certificates.WritePfx(certificates.Issue("silo"), "silo.pfx"),
+            Password = "wrong-password",
+            TrustedCA = certificates.AuthorityFile,
+        };
+        var (code, output, _) = await RunSilo(tls.ToEnvironment());
+        Assert.Equal(2, code);
+        Assert.Contains($"orchestrator silo: Cluster:Tls:Certificate (--tls-certificate): cannot open '{tls.Certificate}' as a PFX (PKCS#12) file with the password in Cluster:Tls:Password ($ORCHESTRATOR_TLS_PASSWORD)", output);
+        Assert.DoesNotContain("wrong-password", output);
+    }
+
+    [Fact]
     public void A_malformed_or_missing_Redis_setting_is_rejected_before_anything_starts()
     {
         Assert.Contains("no Redis connection string", Assert.Throws<ArgumentException>(() => new ClusterConnectionOptions { Membership = "redis" }.RedisSettings()).Message);

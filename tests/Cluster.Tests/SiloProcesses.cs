@@ -6,7 +6,8 @@ namespace Orchestrator.Cluster.Tests;
 
 /// <summary>
 /// Silo processes of the built src/Silo on loopback, joined through Redis membership under a cluster id of their own
-/// (so clusters of different tests never meet in the shared Redis): "silo-0", "silo-1", ... each owning "cpu".
+/// (so clusters of different tests never meet in the shared Redis): "silo-0", "silo-1", ... each owning "cpu". With
+/// <see cref="Tls"/> on, the silos get it through the environment and <see cref="ClientOptions"/> uses it too.
 /// </summary>
 public sealed class SiloProcesses : IAsyncDisposable
 {
@@ -18,13 +19,14 @@ public sealed class SiloProcesses : IAsyncDisposable
     public string Secret { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     public List<int> GatewayPorts { get; } = [];
     public IReadOnlyList<ChildProcess> Silos => silos;
+    public ClusterTlsOptions Tls { get; }
 
-    SiloProcesses(string redis) => Redis = redis;
+    SiloProcesses(string redis, ClusterTlsOptions tls) => (Redis, Tls) = (redis, tls);
 
     /// <summary>Starts <paramref name="count"/> silos; <paramref name="extra"/> adds command-line options per silo index.</summary>
-    public static async Task<SiloProcesses> StartAsync(string redis, int count, Func<int, string[]>? extra = null)
+    public static async Task<SiloProcesses> StartAsync(string redis, int count, Func<int, string[]>? extra = null, ClusterTlsOptions? tls = null)
     {
-        var cluster = new SiloProcesses(redis);
+        var cluster = new SiloProcesses(redis, tls ?? new());
         try
         {
             for (int i = 0; i < count; i++) cluster.StartSilo(i, extra?.Invoke(i) ?? []);
@@ -47,9 +49,11 @@ public sealed class SiloProcesses : IAsyncDisposable
             Build.SiloDll, "--membership", "redis", "--cluster-id", ClusterId, "--advertised-ip", "127.0.0.1",
             "--name", $"silo-{index}", "--silo-port", $"{siloPort}", "--gateway-port", $"{gatewayPort}", "--devices", "cpu", .. extra,
         ];
-        // The connection string (with its password) and the secret go through the environment, as in deploy/local-cluster.sh.
-        silos.Add(ChildProcess.Start($"silo-{index}", "dotnet", arguments,
-            new Dictionary<string, string> { ["Cluster__Redis"] = Redis, ["Cluster__Secret"] = Secret }));
+        // The connection string, the secret and the TLS settings (with their passwords) go through the environment, as in deploy/local-cluster.sh.
+        var environment = Tls.ToEnvironment();
+        environment["Cluster__Redis"] = Redis;
+        environment["Cluster__Secret"] = Secret;
+        silos.Add(ChildProcess.Start($"silo-{index}", "dotnet", arguments, environment));
     }
 
     public ClusterConnectionOptions ClientOptions() => new()
@@ -58,6 +62,7 @@ public sealed class SiloProcesses : IAsyncDisposable
         Redis = Redis,
         ClusterId = ClusterId,
         ResponseTimeoutSeconds = 120,
+        Tls = Tls,
     };
 
     public Task<ClusterConnection> ConnectAsync() => ClusterConnection.ConnectAsync(ClientOptions(), verbose: false);

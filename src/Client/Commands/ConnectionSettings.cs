@@ -9,6 +9,11 @@ public class ConnectionSettings : CommandSettings
 {
     public const string GatewaysVariable = "ORCHESTRATOR_GATEWAYS";
     public const string RedisVariable = "ORCHESTRATOR_REDIS";
+    public const string TlsCertificateVariable = "ORCHESTRATOR_TLS_CERTIFICATE";
+    public const string TlsKeyVariable = "ORCHESTRATOR_TLS_KEY";
+    public const string TlsPasswordVariable = "ORCHESTRATOR_TLS_PASSWORD";
+    public const string TlsCAVariable = "ORCHESTRATOR_TLS_CA";
+    public const string TlsThumbprintsVariable = "ORCHESTRATOR_TLS_THUMBPRINTS";
 
     [CommandOption("-g|--gateway <HOST:PORT>")]
     [Description("Gateway of the cluster, host:port; repeat or comma-separate for several. Default: $ORCHESTRATOR_GATEWAYS. Ignored when --redis is given; given here, it wins over $ORCHESTRATOR_REDIS. Without any, train starts a silo in this process and status and stop ask localhost:30000.")]
@@ -38,6 +43,22 @@ public class ConnectionSettings : CommandSettings
     [DefaultValue(100)]
     public int MaxMessageMB { get; init; } = 100;
 
+    [CommandOption("--tls-certificate <FILE>")]
+    [Description("TLS: this client's certificate and private key, a PFX or PEM file. Its password comes from $ORCHESTRATOR_TLS_PASSWORD, never an option. Default: $ORCHESTRATOR_TLS_CERTIFICATE. Any --tls option turns TLS on; without a certificate only silos with Cluster:Tls:RequireClientCertificate=false accept the client. An embedded silo and the silo processes train starts use the same settings.")]
+    public string? TlsCertificate { get; init; }
+
+    [CommandOption("--tls-key <FILE>")]
+    [Description("TLS: the PEM private key of --tls-certificate, when it is not in that file. Default: $ORCHESTRATOR_TLS_KEY.")]
+    public string? TlsKey { get; init; }
+
+    [CommandOption("--tls-ca <FILE>")]
+    [Description("TLS: PEM file of the CA certificate(s) the gateways' certificates must chain to (the silos' Cluster:Tls:TrustedCA). Default: $ORCHESTRATOR_TLS_CA.")]
+    public string? TlsCA { get; init; }
+
+    [CommandOption("--tls-thumbprint <SHA256>")]
+    [Description("TLS: accept only gateway certificates with this SHA-256 (or SHA-1) fingerprint; repeat or comma-separate for several. With --tls-ca both must hold. Default: $ORCHESTRATOR_TLS_THUMBPRINTS.")]
+    public string[] TlsThumbprints { get; init; } = [];
+
     [CommandOption("-v|--verbose")]
     [Description("Log Orleans and grain activity (information level) to the console.")]
     public bool Verbose { get; init; }
@@ -66,6 +87,33 @@ public class ConnectionSettings : CommandSettings
     public ClusterConnectionOptions ExistingClusterOptions() =>
         ToOptions(ConfiguredGateways is { Count: > 0 } gateways ? gateways : ["localhost:30000"]);
 
+    static string? OptionOrVariable(string? option, string variable) =>
+        string.IsNullOrWhiteSpace(option) ? NullIfBlank(Environment.GetEnvironmentVariable(variable)) : option;
+
+    /// <summary>
+    /// TLS from the --tls options and their variables: on when any of them is given;
+    /// a client certificate is then required only when one is given, so that a client of silos that accept anonymous
+    /// clients can go without.
+    /// </summary>
+    public ClusterTlsOptions ConfiguredTls()
+    {
+        var certificate = OptionOrVariable(TlsCertificate, TlsCertificateVariable);
+        var key = OptionOrVariable(TlsKey, TlsKeyVariable);
+        var authority = OptionOrVariable(TlsCA, TlsCAVariable);
+        List<string> thumbprints = TlsThumbprints.Length > 0 ? [.. TlsThumbprints]
+            : Environment.GetEnvironmentVariable(TlsThumbprintsVariable) is { Length: > 0 } pinned ? [pinned] : [];
+        return new ClusterTlsOptions
+        {
+            Enabled = certificate is not null || key is not null || authority is not null || thumbprints.Count > 0,
+            Certificate = certificate,
+            Key = key,
+            Password = NullIfBlank(Environment.GetEnvironmentVariable(TlsPasswordVariable)),
+            RequireClientCertificate = certificate is not null,
+            TrustedCA = authority,
+            TrustedThumbprints = thumbprints,
+        };
+    }
+
     public ClusterConnectionOptions ToOptions(IEnumerable<string> gateways) => new()
     {
         Membership = ConfiguredRedis is null ? ClusterConnectionOptions.Localhost : ClusterConnectionOptions.RedisMembership,
@@ -75,5 +123,6 @@ public class ConnectionSettings : CommandSettings
         ConnectTimeoutSeconds = ConnectTimeoutSeconds,
         MaxMessageMB = MaxMessageMB,
         Gateways = [.. gateways],
+        Tls = ConfiguredTls(),
     };
 }

@@ -43,6 +43,9 @@ public sealed class ClusterConnectionOptions
     /// </summary>
     public string? Secret { get; set; }
 
+    /// <summary>TLS for silo-to-silo and client-to-gateway messages ("Cluster:Tls"); off by default.</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
     public int MaxMessageBytes => MaxMessageMB is > 0 and <= 2047
         ? MaxMessageMB << 20
         : throw new ArgumentOutOfRangeException(nameof(MaxMessageMB), $"Cluster:MaxMessageMB must be 1..2047; got {MaxMessageMB}.");

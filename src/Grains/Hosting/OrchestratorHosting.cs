@@ -34,6 +34,7 @@ public static class OrchestratorHosting
             silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
         }
         silo.Configure<SiloOptions>(o => o.SiloName = host.SiloName);
+        if (cluster.Tls.SiloSettings() is { } tls) silo.UseTls(tls);   // inbound from silos and clients, outbound to silos
         // The data channel listens where the silo does and is advertised at the silo's address.
         var channel = new IPEndPoint(cluster.UsesRedis && host.ListenOnAnyAddress ? IPAddress.Any : advertised, host.DataChannelPort);
         return silo.AddOrchestrator(ClusterDevices.Parse(host.Devices), cluster.MaxMessageBytes, cluster.ResponseTimeout, ClusterSecret.For(cluster), channel,
@@ -89,6 +90,7 @@ public static class OrchestratorHosting
         else
             client.UseStaticClustering((cluster.Gateways.Count == 0 ? ["localhost:30000"] : cluster.Gateways).Select(ParseEndpoint).ToArray());
         client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId));
+        if (cluster.Tls.ClientSettings() is { } tls) client.UseTls(tls);
         return client.AddOrchestratorClient(cluster.MaxMessageBytes, cluster.ResponseTimeout);
     }
 

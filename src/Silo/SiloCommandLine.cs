@@ -58,6 +58,7 @@ static class SiloCommandLine
           Cluster__Tls__Password=SECRET              the PFX's (or encrypted PEM key's) password
           Cluster__Tls__TrustedCA=FILE               PEM of the CA that peers' certificates must chain to
           Cluster__Tls__TrustedThumbprints__0=SHA256 and/or the only peer certificates accepted
-          Cluster__Tls__RequireClientCertificate=false  also accept clients without a certificate (default: mutual TLS)
+          Cluster__Tls__RequireClientCertificate=false  also accept connections without a certificate, on the silo
+                                                        port too (default true: mutual TLS)
         """;
 }

@@ -91,9 +91,8 @@ public class ConnectionSettings : CommandSettings
         string.IsNullOrWhiteSpace(option) ? NullIfBlank(Environment.GetEnvironmentVariable(variable)) : option;
 
     /// <summary>
-    /// TLS from the --tls options and their variables: on when any of them is given;
-    /// a client certificate is then required only when one is given, so that a client of silos that accept anonymous
-    /// clients can go without.
+    /// TLS from the --tls options and their variables: on when any of them is given. A client certificate is required
+    /// only when one is given, so that a client of silos that accept clients without one can go without.
     /// </summary>
     public ClusterTlsOptions ConfiguredTls()
     {

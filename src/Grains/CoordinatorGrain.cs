@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Orchestrator.Grains.Execution;
+using Orchestrator.Grains.Hosting;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
 using Orchestrator.Kernels.Cuda;
@@ -24,6 +25,7 @@ public sealed class CoordinatorGrain(
     TensorTransports transports,
     IClusterMembershipService membership,
     ISiloMetadataCache metadata,
+    PathRoots paths,
     ILogger<CoordinatorGrain> log) : Grain, ICoordinatorGrain
 {
     /// <summary>The job's parts on the cluster while it runs (null before it starts, after it stops, while it recovers).</summary>
@@ -65,6 +67,8 @@ public sealed class CoordinatorGrain(
         newSpec.Validate();
         if (newSpec.Name != Name)
             throw new JobSpecException(nameof(JobSpec.Name), $"'{newSpec.Name}' is not this coordinator's job '{Name}'.");
+        paths.Check(newSpec.Data.Path, "Data.Path");
+        paths.Check(newSpec.Checkpoint.Directory, "Checkpoint.Directory");
         if (state == JobState.Running)
         {
             var running = Running;

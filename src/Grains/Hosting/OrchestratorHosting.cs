@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Observability;
@@ -34,6 +35,7 @@ public static class OrchestratorHosting
             silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
         }
         silo.Configure<SiloOptions>(o => o.SiloName = host.SiloName);
+        silo.Services.AddSingleton(new PathRoots(host.PathRoots));
         if (cluster.Tls.SiloSettings() is { } tls) silo.UseTls(tls);   // inbound from silos and clients, outbound to silos
         // The data channel listens where the silo does and is advertised at the silo's address.
         var channel = new IPEndPoint(cluster.UsesRedis && host.ListenOnAnyAddress ? IPAddress.Any : advertised, host.DataChannelPort);
@@ -63,6 +65,7 @@ public static class OrchestratorHosting
             [SiloLocality.ProcessKey] = SiloLocality.Process,
         });
         silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
+        silo.Services.TryAddSingleton(PathRoots.Unconfined);
         silo.Services.AddSingleton<DeviceExecutors>();
         silo.Services.AddSingleton<TensorTransports>();
         silo.AddIncomingGrainCallFilter<GrainLogContextFilter>();   // Job, Worker and Step on every grain log event

@@ -29,6 +29,9 @@ public sealed class SiloHostOptions
     /// <summary>Stop when the process with this id exits (0, the default: never): a client's local cluster must not outlive it.</summary>
     public int ParentProcessId { get; set; }
 
+    /// <summary>Directories under which clients' data paths and checkpoint directories must lie (see <see cref="Hosting.PathRoots"/>); none: unconfined.</summary>
+    public List<string> PathRoots { get; set; } = [];
+
     public string SiloName => string.IsNullOrWhiteSpace(Name) ? $"{Environment.MachineName}-{SiloPort}" : Name;
 
     /// <summary>The advertised address: <see cref="AdvertisedIP"/> resolved, or else this host's first non-loopback IPv4 address.</summary>

@@ -26,6 +26,7 @@ public sealed class CoordinatorGrain(
     IClusterMembershipService membership,
     ISiloMetadataCache metadata,
     PathRoots paths,
+    JobMemoryLimit memory,
     ILogger<CoordinatorGrain> log) : Grain, ICoordinatorGrain
 {
     /// <summary>The job's parts on the cluster while it runs (null before it starts, after it stops, while it recovers).</summary>
@@ -109,7 +110,7 @@ public sealed class CoordinatorGrain(
         var device = executor.TorchDevice;
         var built = await executor.RunAsync(() =>
         {
-            var (available, source) = DeviceMemory.Available(device);
+            var (available, source) = memory.Available(device);
             // The synthetic data's teacher is a frozen copy of every tower, on this device too.
             var teacher = spec.Data.Source == "synthetic" ? MemoryNeed.Towers(spec, spec.Shape.Groups) with { Optimizer = 0 } : default;
             (MemoryNeed.Trunk(spec) + teacher).Check(available, $"{transports.SiloName}/{executor.Device}", source, $"job '{spec.Name}''s trunk and data");
@@ -131,7 +132,9 @@ public sealed class CoordinatorGrain(
         try
         {
             long? restoreStep = restore?.Manifest.Step;
-            await Task.WhenAll(planned.Select(w => w.Grain.InitAsync(new WorkerSetup(spec, w.Groups.First, w.Groups.Count, restoreStep, incarnation))));
+            int OnDevice(JobWorker w) => planned.Where(o => (o.Info.Silo, o.Info.Device) == (w.Info.Silo, w.Info.Device)).Sum(o => o.Groups.Count);
+            await Task.WhenAll(planned.Select(w =>
+                w.Grain.InitAsync(new WorkerSetup(spec, w.Groups.First, w.Groups.Count, restoreStep, incarnation, OnDevice(w)))));
             return built;
         }
         catch

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Orchestrator.Grains.Execution;
+using Orchestrator.Grains.Hosting;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
 using Orchestrator.Training;
@@ -29,9 +30,11 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
     /// <summary>This shard's announcement to the silo's data channel: slices of its size from the coordinator.</summary>
     IDisposable? expected;
 
-    public WorkerGrain(DeviceExecutors executors, TensorTransports transports, ILogger<WorkerGrain> log)
+    readonly JobMemoryLimit memory;
+
+    public WorkerGrain(DeviceExecutors executors, TensorTransports transports, JobMemoryLimit memory, ILogger<WorkerGrain> log)
     {
-        (this.transports, this.log) = (transports, log);
+        (this.transports, this.memory, this.log) = (transports, memory, log);
         key = WorkerKey.Parse(this.GetPrimaryKeyString());   // the grain's identity is known before its constructor runs
         executor = executors.For(key.Device);
     }
@@ -44,8 +47,9 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
         expected = transports.ExpectChannelTransfers(spec.SliceBytes(setup.GroupCount));
         shard = await executor.RunAsync(() =>
         {
-            var (available, source) = DeviceMemory.Available(executor.TorchDevice);
-            MemoryNeed.Towers(spec, setup.GroupCount).Check(available, $"{key.Silo}/{key.Device}", source, $"job '{spec.Name}' (worker {key}, groups {setup.Groups})");
+            var (available, source) = memory.Available(executor.TorchDevice);
+            // The job's workers on this device are built at once: each checks the groups they hold together.
+            MemoryNeed.Towers(spec, Math.Max(setup.GroupCount, setup.DeviceGroups)).Check(available, $"{key.Silo}/{key.Device}", source, $"job '{spec.Name}' (worker {key}, groups {setup.Groups}; {Math.Max(setup.GroupCount, setup.DeviceGroups)} of its groups on this device)");
             return Build(spec, setup);
         });
         log.LogInformation("Worker {Worker} on {Silo}/{Device} holds groups {Groups} of job {Job}",

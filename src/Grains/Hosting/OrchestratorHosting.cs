@@ -36,6 +36,7 @@ public static class OrchestratorHosting
         }
         silo.Configure<SiloOptions>(o => o.SiloName = host.SiloName);
         silo.Services.AddSingleton(new PathRoots(host.PathRoots));
+        silo.Services.AddSingleton(new JobMemoryLimit(host.MaxJobMemoryMB));
         if (cluster.Tls.SiloSettings() is { } tls) silo.UseTls(tls);   // inbound from silos and clients, outbound to silos
         // The data channel listens where the silo does and is advertised at the silo's address.
         var channel = new IPEndPoint(cluster.UsesRedis && host.ListenOnAnyAddress ? IPAddress.Any : advertised, host.DataChannelPort);
@@ -66,6 +67,7 @@ public static class OrchestratorHosting
         });
         silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
         silo.Services.TryAddSingleton(PathRoots.Unconfined);
+        silo.Services.TryAddSingleton(JobMemoryLimit.None);
         silo.Services.AddSingleton<DeviceExecutors>();
         silo.Services.AddSingleton<TensorTransports>();
         silo.AddIncomingGrainCallFilter<GrainLogContextFilter>();   // Job, Worker and Step on every grain log event

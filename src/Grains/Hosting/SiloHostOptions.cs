@@ -31,6 +31,8 @@ public sealed class SiloHostOptions
 
     /// <summary>Directories under which clients' data paths and checkpoint directories must lie (see <see cref="Hosting.PathRoots"/>); none: unconfined.</summary>
     public List<string> PathRoots { get; set; } = [];
+    /// <summary>The most memory one job may take on each of this silo's devices, in MiB, below the device's free memory; 0: no limit.</summary>
+    public long MaxJobMemoryMB { get; set; }
 
     public string SiloName => string.IsNullOrWhiteSpace(Name) ? $"{Environment.MachineName}-{SiloPort}" : Name;
 

@@ -50,7 +50,7 @@ public class JobRejectionTests(ClusterFixture fixture)
             [SafetensorsSource.TargetsName] = randn(64, shape.Groups, shape.Output),
         });
         var workers = Assert.IsType<JobSpecException>(await StartFails(huge with { Data = new DataSpec { Source = "safetensors", Path = path } }));
-        Assert.Matches(@"\(worker \S+, groups \[\d+, \d+\)\) needs [\d.]+ GiB on \S+/cpu", workers.Message);
+        Assert.Matches(@"\(worker \S+, groups \[\d+, \d+\); \d+ of its groups on this device\) needs [\d.]+ GiB on \S+/cpu", workers.Message);
     }
 
     [Fact]

@@ -89,7 +89,6 @@ public sealed class CoordinatorGrain(
         lastCheckpoint = restore?.Manifest.Step;
         if (steps >= newSpec.Steps) state = JobState.Finished;
         HeardFromClient();
-        leaseCheck?.Dispose();
         var period = TimeSpan.FromSeconds(Math.Clamp(newSpec.LeaseSeconds / 4.0, 0.5, 10));
         leaseCheck = this.RegisterGrainTimer(CheckLeaseAsync, new GrainTimerCreationOptions(period, period) { Interleave = false });
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).AddJobAsync(Name);
@@ -387,8 +386,6 @@ public sealed class CoordinatorGrain(
             saved = $"saving a checkpoint failed ({e.Message}); the last one is at step {lastCheckpoint?.ToString() ?? "(none)"}";
         }
         await ReleaseAsync();
-        leaseCheck?.Dispose();
-        leaseCheck = null;
         (state, error) = (JobState.Abandoned,
             $"no client was heard from for {quiet.TotalSeconds:F0} s (lease {running.Spec.LeaseSeconds} s) at step {steps}; {saved}");
     }
@@ -426,8 +423,6 @@ public sealed class CoordinatorGrain(
     {
         if (job is { } running && !discard) await SaveIfUnsaved(running);   // throws, and the job keeps running, when the save fails
         await ReleaseAsync();
-        leaseCheck?.Dispose();
-        leaseCheck = null;
         await GrainFactory.GetGrain<IClusterGrain>(IClusterGrain.Key).RemoveJobAsync(Name);
         if (state != JobState.NotStarted) state = JobState.Stopped;
         log.LogInformation("Job {Job} stopped after {Steps} steps", Name, steps);
@@ -448,9 +443,11 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    /// <summary>Releases the running job, if any (<see cref="ReleaseAsync(RunningJob, JobWorker[])"/>).</summary>
+    /// <summary>Releases the running job, if any (<see cref="ReleaseAsync(RunningJob, JobWorker[])"/>), and its lease check.</summary>
     async Task ReleaseAsync()
     {
+        leaseCheck?.Dispose();
+        leaseCheck = null;
         if (job is not { } running) return;
         job = null;
         await ReleaseAsync(running, running.Workers);

@@ -19,12 +19,31 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
     public IReadOnlyList<StepMetrics> Steps => steps;
     public long FirstStep => firstStep;
 
+    /// <summary>The last evaluation on the held-out data, if the job has run one.</summary>
+    public EvalMetrics? LastEval { get; private set; }
+
     public void Add(StepMetrics metrics)
     {
         steps.Add(metrics);
-        tensorboard?.add_scalar("train/loss", (float)metrics.Loss, (int)metrics.Step);
-        tensorboard?.add_scalar("train/samples_per_second", (float)metrics.SamplesPerSecond, (int)metrics.Step);
+        int step = (int)metrics.Step;
+        tensorboard?.add_scalar("train/loss", (float)metrics.Loss, step);
+        tensorboard?.add_scalar("train/samples_per_second", (float)metrics.SamplesPerSecond, step);
+        tensorboard?.add_scalar("train/lr", (float)metrics.LearningRate, step);
+        if (metrics.GradientNorm is { } norm) tensorboard?.add_scalar("train/grad_norm", (float)norm, step);
+        if (metrics.Eval is not { } eval) return;
+        LastEval = eval;
+        // Logged at the step count it follows, as "train/loss" of that step's batch is.
+        tensorboard?.add_scalar("val/loss", (float)eval.Loss, step);
+        foreach (var group in eval.Groups)
+        {
+            tensorboard?.add_scalar($"val/group{group.Group}/loss", (float)group.Loss, step);
+            if (group.Auc is { } auc) tensorboard?.add_scalar($"val/group{group.Group}/auc", (float)auc, step);
+        }
     }
+
+    /// <summary>"val 0.0123 (best 0.0119 @ 800)"</summary>
+    static string Describe(EvalMetrics eval) =>
+        $"val {eval.Loss:G4}" + (eval.Best ? " (best)" : $" (best {eval.BestLoss:G4} @ {eval.BestStep})");
 
     /// <summary>"step 120/1000  loss 0.01234  13,210 samples/s  ETA 00:00:07"</summary>
     public string Line()
@@ -35,7 +54,8 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         double msPerStep = recent.Average(s => s.TotalMs);
         long done = last.Step + 1;   // not a count: a recovered job repeats the steps since its checkpoint
         var eta = TimeSpan.FromMilliseconds(msPerStep * (spec.Steps - done));
-        return $"step {done}/{spec.Steps}  loss {last.Loss:G4}  {recent.Average(s => s.SamplesPerSecond):N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
+        return $"step {done}/{spec.Steps}  loss {last.Loss:G4}{(LastEval is { } eval ? "  " + Describe(eval) : "")}  lr {last.LearningRate:G3}  " +
+               $"{recent.Average(s => s.SamplesPerSecond):N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
     }
 
     public Panel Summary(JobStatus status)
@@ -47,7 +67,15 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         Row("coordinator", status.CoordinatorSilo);
         Row("steps", $"{status.StepsDone} of {spec.Steps}" + (firstStep > 0 ? $" (resumed at step {firstStep})" : ""));
         if (status.Recoveries > 0) Row("recoveries", $"{status.Recoveries}: lost workers were replaced and training went on from the last checkpoint");
+        if (status.EndNote is { } end) Row("finished", end);
         if (status.LastCheckpointStep is { } saved) Row("checkpoint", $"step {saved} in {spec.Checkpoint.Directory}");
+        if ((status.LastEval ?? LastEval) is { } last)
+        {
+            Row("validation", $"{Describe(last)} on {last.Samples:N0} held-out samples after step {last.Step}" +
+                (spec.Checkpoint.Directory is null ? "" : $"; the best checkpoint is step {last.BestStep} ('best' in the job's directory)"));
+            Row(spec.Loss.Kind == LossKind.Bce ? "per group (logloss, AUC)" : "per group (MSE)", string.Join("\n", last.Groups.Select(g =>
+                $"group {g.Group}: {g.Loss:G5}" + (g.Auc is { } auc ? $"  AUC {auc:F4}" : spec.Loss.Kind == LossKind.Bce ? "  AUC n/a (targets not all 0/1, or one class only)" : ""))));
+        }
         if (steps.Count > 0)
         {
             Row("loss", $"{steps[0].Loss:G5} -> {steps[^1].Loss:G5} ({steps[0].Loss / steps[^1].Loss:F1}x lower)");

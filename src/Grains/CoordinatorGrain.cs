@@ -51,6 +51,9 @@ public sealed class CoordinatorGrain(
     IGrainTimer? leaseCheck;
     long steps;
     double? lastLoss;
+    EvalMetrics? lastEval;
+    /// <summary>Why the job finished before its last step (early stopping), for the status.</summary>
+    string? endNote;
     string? error;
 
     string Name => this.GetPrimaryKeyString();
@@ -65,11 +68,12 @@ public sealed class CoordinatorGrain(
 
     public async Task<JobStatus> StartAsync(JobSpec newSpec, bool resume = false)
     {
-        newSpec.Validate();
+        newSpec = newSpec.Validate();
         if (newSpec.Name != Name)
             throw new JobSpecException(nameof(JobSpec.Name), $"'{newSpec.Name}' is not this coordinator's job '{Name}'.");
         paths.Check(newSpec.Data.Path, "Data.Path");
         paths.Check(newSpec.Checkpoint.Directory, "Checkpoint.Directory");
+        paths.Check(newSpec.Validation.Path, "Validation.Path");
         if (state == JobState.Running)
         {
             var running = Running;
@@ -85,7 +89,8 @@ public sealed class CoordinatorGrain(
         var store = newSpec.Checkpoint.Directory is { } root ? new CheckpointStore(root) : null;
         var restore = resume ? await Task.Run(() => LatestCheckpoint(newSpec, store)) : null;
         var started = await BuildAsync(newSpec, store, restore, excluded: new HashSet<string>());
-        (job, stepsPlanned, state, steps, lastLoss, error) = (started, newSpec.Steps, JobState.Running, restore?.Manifest.Step ?? 0, null, null);
+        (job, stepsPlanned, state, steps, lastLoss, error, lastEval, endNote) =
+            (started, newSpec.Steps, JobState.Running, restore?.Manifest.Step ?? 0, null, null, null, null);
         lastCheckpoint = restore?.Manifest.Step;
         if (steps >= newSpec.Steps) state = JobState.Finished;
         HeardFromClient();
@@ -114,16 +119,20 @@ public sealed class CoordinatorGrain(
             var teacher = spec.Data.Source == "synthetic" ? MemoryNeed.Towers(spec, spec.Shape.Groups) with { Optimizer = 0 } : default;
             (MemoryNeed.Trunk(spec) + teacher).Check(available, $"{transports.SiloName}/{executor.Device}", source, $"job '{spec.Name}''s trunk and data");
             var data = BatchSources.Create(spec, device);   // reads and checks data files before any worker is built
+            HeldOutData? heldOut = null;
             try
             {
+                heldOut = BatchSources.HeldOut(spec, data);
                 var model = restore is null
                     ? new Trunk(spec.Shape, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), device, spec.Optimizer)
                     : restore.CreateTrunk(device);
-                return new RunningJob(spec, store, executor, model, data, device.type == DeviceType.CUDA ? new StreamFence(device.index) : null, planned,
+                return new RunningJob(spec, store, executor, model, data, heldOut, restore?.Manifest.Validation,
+                    device.type == DeviceType.CUDA ? new StreamFence(device.index) : null, planned,
                     transports.ExpectChannelTransfers(planned.Max(w => spec.SliceBytes(w.Groups.Count))));
             }
             catch
             {
+                heldOut?.Dispose();
                 data.Dispose();
                 throw;
             }
@@ -212,6 +221,7 @@ public sealed class CoordinatorGrain(
                 (steps, lastLoss) = (steps + 1, metrics.Loss);
                 if (steps >= running.Spec.Steps) state = JobState.Finished;
                 log.LogDebug("Job {Job} step {Step} loss {Loss} in {Ms} ms", Name, metrics.Step, metrics.Loss, metrics.TotalMs);
+                if (running.Spec.Validation.IsDue(steps, running.Spec.Steps)) metrics = metrics with { Eval = await Evaluate(running) };
                 if (running.Checkpoints is not null && (running.Schedule.IsDue(steps) || state == JobState.Finished) && lastCheckpoint != steps)
                     await SaveCheckpoint(running);
                 return metrics;
@@ -303,6 +313,31 @@ public sealed class CoordinatorGrain(
         }
     }
 
+    /// <summary>
+    /// The model on the held-out data, forward only on the workers, judged against the best so far: a new best is
+    /// checkpointed and marked "best"; EarlyStopPatience evaluations without one finish the job.
+    /// </summary>
+    async Task<EvalMetrics> Evaluate(RunningJob running)
+    {
+        var exchange = new WorkerExchange(running.Workers, running.Executor, membership, running.Spec.Shape.Input, running.Spec.Shape.Output);
+        var eval = running.EarlyStopping.Judge(await running.Evaluation!.RunAsync(steps, exchange));
+        lastEval = eval;
+        log.LogInformation("Job {Job} step {Step}: validation loss {Loss} on {Samples} samples{Best}", Name, steps, eval.Loss, eval.Samples,
+            eval.Best ? " (best)" : $" (best {eval.BestLoss} at step {eval.BestStep})");
+        if (eval.Best && running.Checkpoints is { } store)
+        {
+            if (lastCheckpoint != steps) await SaveCheckpoint(running);
+            await Task.Run(() => store.MarkBest(Name, steps));
+        }
+        if (eval.StopsEarly && state == JobState.Running)
+        {
+            (state, endNote) = (JobState.Finished, $"stopped early after step {steps}: the validation loss has not improved for " +
+                $"{eval.SinceBest} evaluations (best {eval.BestLoss:G6} at step {eval.BestStep})");
+            log.LogInformation("Job {Job} {Note}", Name, endNote);
+        }
+        return eval;
+    }
+
     /// <summary>One <see cref="TrainingStep"/> with this job's workers as its towers, and what the exchange moved.</summary>
     async Task<StepMetrics> Step(RunningJob running)
     {
@@ -332,7 +367,7 @@ public sealed class CoordinatorGrain(
         using var trunkState = await running.Executor.RunAsync(() => ShardState.Export(running.Trunk));
         await Task.Run(() =>
         {
-            pending.Commit(pending.WriteTrunk(trunkState), shards);
+            pending.Commit(pending.WriteTrunk(trunkState), shards, running.EarlyStopping.State);
             store.Prune(Name, running.Spec.Checkpoint.Keep);
         });
         lastCheckpoint = steps;
@@ -349,7 +384,7 @@ public sealed class CoordinatorGrain(
 
     JobStatus Status() =>
         new(Name, state, steps, stepsPlanned, lastLoss, (job?.Workers ?? []).Select(w => w.Info).ToArray(), error, transports.SiloName, lastCheckpoint,
-            recoveries, checkpointNote, incarnation);
+            recoveries, checkpointNote, incarnation, lastEval, endNote);
 
     void HeardFromClient() => clientSeenAt = Environment.TickCount64;
 
@@ -471,9 +506,7 @@ public sealed class CoordinatorGrain(
             await running.Executor.RunAsync(() =>
             {
                 Array.ForEach(links, link => link.Dispose());
-                running.Trunk.Dispose();
-                running.Source.Dispose();
-                running.Fence?.Dispose();
+                running.Dispose();
             });
             running.ChannelAnnouncement.Dispose();
         }

@@ -25,6 +25,16 @@ public interface IWorkerGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<TensorPayload> BackwardAsync(TensorPayload dY);
 
+    /// <summary>The sum of squares of the gradients the last backward left waiting (the job's global norm for clipping adds these up).</summary>
+    Task<double> PendingSquaredNormAsync();
+
+    /// <summary>Applies the waiting update now, its gradients scaled by <paramref name="gradientScale"/> (the job clips them).</summary>
+    Task AcceptAsync(double gradientScale);
+
+    /// <summary>x slice (B, count, D_in) -> y slice (B, count, D_out) for evaluation: nothing is kept, no gradient follows.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<TensorPayload> InferAsync(TensorPayload x);
+
     /// <summary>Drops the activations the last forward kept and the update the last backward left waiting (its step was rejected); the weights stay unchanged.</summary>
     Task DiscardAsync();
 

@@ -30,4 +30,6 @@ public sealed record JobStatus(
     [property: Id(8)] long? LastCheckpointStep = null,
     [property: Id(9)] int Recoveries = 0,
     [property: Id(10)] string? CheckpointNote = null,
-    [property: Id(11)] Guid Incarnation = default);
+    [property: Id(11)] Guid Incarnation = default,
+    [property: Id(12)] Training.EvalMetrics? LastEval = null,
+    [property: Id(13)] string? EndNote = null);   // why a job finished before its last step (early stopping)

@@ -12,7 +12,7 @@ namespace Orchestrator.Grains;
 /// builds it when a job starts or recovers and frees it when the job stops or loses workers; it exists only between.
 /// </summary>
 internal sealed class RunningJob(JobSpec spec, CheckpointStore? checkpoints, DeviceExecutor executor, Trunk trunk, IBatchSource source,
-    StreamFence? fence, JobWorker[] workers, IDisposable channelAnnouncement)
+    HeldOutData? heldOut, ValidationRecord? validation, StreamFence? fence, JobWorker[] workers, IDisposable channelAnnouncement)
 {
     public JobSpec Spec { get; } = spec;
     /// <summary>Where checkpoints go; null when the spec names no directory.</summary>
@@ -28,4 +28,20 @@ internal sealed class RunningJob(JobSpec spec, CheckpointStore? checkpoints, Dev
     /// <summary>The announcement to this silo's data channel of the workers' replies (their slices' size); disposed with the job.</summary>
     public IDisposable ChannelAnnouncement { get; } = channelAnnouncement;
     public TrainingStep Step { get; } = new(spec, trunk, source, fence, executor);
+    /// <summary>The held-out data (null without validation) and the forward-only pass over it.</summary>
+    public HeldOutData? HeldOut { get; } = heldOut;
+    public Evaluation? Evaluation { get; } = heldOut is null ? null : new Evaluation(spec, trunk, heldOut, executor);
+    /// <summary>The best validation loss so far, restored with the checkpoint the job continued from.</summary>
+    public EarlyStopping EarlyStopping { get; } = new(spec.Validation.EarlyStopPatience, validation);
+
+    /// <summary>Frees the trunk-side tensors; on the executor's thread.</summary>
+    public void Dispose()
+    {
+        Step.Dispose();
+        Evaluation?.Dispose();
+        HeldOut?.Dispose();
+        Trunk.Dispose();
+        Source.Dispose();
+        Fence?.Dispose();
+    }
 }

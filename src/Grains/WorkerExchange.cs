@@ -25,8 +25,16 @@ internal sealed class WorkerExchange(IReadOnlyList<JobWorker> workers, DeviceExe
     /// <summary>The workers compute gradients and dX and keep their AdamW update waiting.</summary>
     public Task<Tensor> BackwardAsync(Tensor dY) => ExchangeAsync(dY, inputWidth, (worker, slice) => worker.BackwardAsync(slice));
 
-    /// <summary>Nothing to send: a worker applies an accepted update with its next use of the weights (forward, checkpoint, export).</summary>
-    public Task AcceptAsync() => Task.CompletedTask;
+    public async Task<double> PendingSquaredNormAsync() => (await Task.WhenAll(workers.Select(w => w.Grain.PendingSquaredNormAsync()))).Sum();
+
+    /// <summary>
+    /// Unscaled, nothing to send: a worker applies an accepted update with its next use of the weights (forward,
+    /// checkpoint, export). A clipped update is applied now, scaled.
+    /// </summary>
+    public Task AcceptAsync(double gradientScale) =>
+        gradientScale == 1 ? Task.CompletedTask : Task.WhenAll(workers.Select(w => w.Grain.AcceptAsync(gradientScale)));
+
+    public Task<Tensor> InferAsync(Tensor x) => ExchangeAsync(x, outputWidth, (worker, slice) => worker.InferAsync(slice));
 
     public Task DiscardAsync() => Task.WhenAll(workers.Select(w => w.Grain.DiscardAsync()));
 

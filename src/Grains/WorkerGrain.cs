@@ -65,6 +65,8 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
 
     public Task<TensorPayload> BackwardAsync(TensorPayload dY) => Exchange(dY, (s, gradient) => s.BackwardDeferred(gradient));
 
+    TowerShard Current => shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+
     /// <summary>Unpack, compute, pack the reply in the kind the request came in, all on the device thread.</summary>
     Task<TensorPayload> Exchange(TensorPayload request, Func<TowerShard, Tensor, Tensor> compute)
     {
@@ -82,11 +84,17 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
         });
     }
 
+    public Task<TensorPayload> InferAsync(TensorPayload x) => Exchange(x, (s, input) => s.Infer(input));
+
+    public Task<double> PendingSquaredNormAsync() => executor.RunAsync(() => Current.PendingSquaredNorm());
+
+    public Task AcceptAsync(double gradientScale) => executor.RunAsync(() => Current.ApplyPending(gradientScale));
+
     public Task DiscardAsync() => shard is { } current ? executor.RunAsync(current.Discard) : Task.CompletedTask;
 
     public async Task<ShardFile> CheckpointAsync(CheckpointTicket ticket)
     {
-        var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+        var current = Current;
         using var state = await executor.RunAsync(() =>
         {
             current.ApplyPending();              // the last step was accepted: the coordinator checkpoints only after it
@@ -97,7 +105,7 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
 
     public Task<Dictionary<string, TensorPayload>> ExportAsync()
     {
-        var current = shard ?? throw new InvalidOperationException($"worker {key} has no shard; call InitAsync first.");
+        var current = Current;
         return executor.RunAsync(() =>
         {
             current.ApplyPending();   // a step that returned was accepted

@@ -23,6 +23,8 @@ public sealed class AdamW : IDisposable
     public IReadOnlyList<Tensor> ExpAvg { get; }     // m, one per parameter
     public IReadOnlyList<Tensor> ExpAvgSq { get; }   // v, one per parameter
     public long StepCount { get; private set; }
+    /// <summary>The learning rate of the next update (<see cref="LearningRateSchedule"/> at step StepCount + 1).</summary>
+    public double LearningRate => LearningRateSchedule.At(settings, StepCount + 1);
     /// <summary>Whether CUDA float32 masters take the fused kernel; false keeps the TorchSharp ops (a benchmark's baseline).</summary>
     public bool AllowFused { get; init; } = true;
 
@@ -44,7 +46,8 @@ public sealed class AdamW : IDisposable
                 throw new ArgumentException($"gradient {i} is ({string.Join(", ", grads[i].shape)}) but its parameter is " +
                                             $"({string.Join(", ", weights[i].Master.shape)}).", nameof(grads));
         StepCount++;
-        var (lr, b1, b2) = (settings.LearningRate, settings.Beta1, settings.Beta2);
+        double lr = LearningRate;
+        var (b1, b2) = (settings.Beta1, settings.Beta2);
         double stepSize = lr / (1 - Math.Pow(b1, StepCount));
         double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(b2, StepCount));
         var fused = weights.Select((w, i) => new AdamWTensor(w.Master, ExpAvg[i], ExpAvgSq[i], grads[i], w.HasWorkingCopy ? w.Working : null)).ToArray();

@@ -14,11 +14,17 @@ public interface IStepTowers
     /// <summary>dY (B, N, D_out) -> dX (B, N, D_in); the weight gradients wait for <see cref="AcceptAsync"/> or <see cref="DiscardAsync"/>.</summary>
     Task<Tensor> BackwardAsync(Tensor dY);
 
-    /// <summary>The step is good: its waiting AdamW update is to be applied.</summary>
-    Task AcceptAsync();
+    /// <summary>The sum of squares of every waiting weight gradient, over all shards (the job's global gradient norm, squared, less the trunk's).</summary>
+    Task<double> PendingSquaredNormAsync();
+
+    /// <summary>The step is good: its waiting AdamW update is to be applied, the gradients scaled by <paramref name="gradientScale"/> (clipping).</summary>
+    Task AcceptAsync(double gradientScale);
 
     /// <summary>The step is rejected: kept activations and the waiting update are dropped, no weight changes.</summary>
     Task DiscardAsync();
+
+    /// <summary>x (B, N, D_in) -> y (B, N, D_out) with the weights as they are after the last accepted step; nothing is kept (evaluation).</summary>
+    Task<Tensor> InferAsync(Tensor x);
 }
 
 /// <summary>All N groups in one shard on the trainer's own thread.</summary>
@@ -28,9 +34,11 @@ public sealed class LocalTowers(TowerShard shard) : IStepTowers
 
     public Task<Tensor> BackwardAsync(Tensor dY) => Task.FromResult(shard.BackwardDeferred(dY));
 
-    public Task AcceptAsync()
+    public Task<double> PendingSquaredNormAsync() => Task.FromResult(shard.PendingSquaredNorm());
+
+    public Task AcceptAsync(double gradientScale)
     {
-        shard.ApplyPending();
+        shard.ApplyPending(gradientScale);
         return Task.CompletedTask;
     }
 
@@ -39,4 +47,6 @@ public sealed class LocalTowers(TowerShard shard) : IStepTowers
         shard.Discard();
         return Task.CompletedTask;
     }
+
+    public Task<Tensor> InferAsync(Tensor x) => Task.FromResult(shard.Infer(x));
 }

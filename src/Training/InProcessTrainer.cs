@@ -21,6 +21,10 @@ public sealed partial class InProcessTrainer : IDisposable
     public long StepCount { get; private set; }
     readonly TrainingStep step;
     readonly LocalTowers towers;
+    readonly HeldOutData? heldOut;
+    readonly Evaluation? evaluation;
+    /// <summary>The best validation loss so far (restored with a checkpoint), judging each evaluation.</summary>
+    public EarlyStopping EarlyStopping { get; private set; }
 
     /// <summary>Called as each phase of a step has been queued (a benchmark records a CUDA event there).</summary>
     public Action<StepPhase>? PhaseQueued
@@ -33,6 +37,7 @@ public sealed partial class InProcessTrainer : IDisposable
     {
         this.spec = spec.Validate();
         this.device = device ?? CPU;
+        spec = this.spec;
         var dtype = Kernels.DTypeNames.Parse(spec.DType);
         source = BatchSources.Create(spec, this.device);
         Trunk = new Trunk(spec.Shape, spec.Seed, dtype, this.device, spec.Optimizer);
@@ -40,6 +45,9 @@ public sealed partial class InProcessTrainer : IDisposable
         fence = this.device.type == DeviceType.CUDA ? new StreamFence(this.device.index) : null;
         step = new TrainingStep(this.spec, Trunk, source, fence, CallingThread.Instance);
         towers = new LocalTowers(Towers);
+        heldOut = BatchSources.HeldOut(spec, source);
+        evaluation = heldOut is null ? null : new Evaluation(spec, Trunk, heldOut, CallingThread.Instance);
+        EarlyStopping = new EarlyStopping(spec.Validation.EarlyStopPatience, restored: null);
     }
 
     /// <summary>
@@ -53,7 +61,18 @@ public sealed partial class InProcessTrainer : IDisposable
         // Every task of a step on the calling thread has completed when it is returned: nothing here waits on another thread.
         var metrics = step.RunAsync(StepCount, towers).GetAwaiter().GetResult();
         StepCount++;
-        return metrics;
+        return spec.Validation.IsDue(StepCount, spec.Steps) ? metrics with { Eval = Evaluate() } : metrics;
+    }
+
+    /// <summary>
+    /// The model after <see cref="StepCount"/> steps on the held-out data, judged by <see cref="EarlyStopping"/>; the
+    /// job must have validation data.
+    /// </summary>
+    public EvalMetrics Evaluate()
+    {
+        var run = evaluation ?? throw new InvalidOperationException($"job '{spec.Name}' has no held-out data (Validation.Fraction or Validation.Path).");
+        using var scope = NewDisposeScope();
+        return EarlyStopping.Judge(run.RunAsync(StepCount, towers).GetAwaiter().GetResult());
     }
 
     /// <summary>Copies of every parameter of record (the masters) under its <see cref="ParameterNames"/> name; the caller owns them.</summary>
@@ -67,6 +86,9 @@ public sealed partial class InProcessTrainer : IDisposable
 
     public void Dispose()
     {
+        step.Dispose();
+        evaluation?.Dispose();
+        heldOut?.Dispose();
         source.Dispose();
         Trunk.Dispose();
         Towers.Dispose();

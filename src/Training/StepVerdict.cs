@@ -12,20 +12,21 @@ namespace Orchestrator.Training;
 /// </summary>
 public sealed class StepVerdict : IDisposable
 {
-    readonly Tensor onHost;   // (3) float64: loss, non-finite features, non-finite targets
+    readonly Tensor onHost;   // (4) float64: loss, non-finite features, non-finite targets, targets outside [0, 1] (counted for BCE only)
     readonly StreamFence? fence;
 
     /// <summary>
     /// Queues the verdict. <paramref name="fence"/> (a GPU's, null on the CPU, where the copy is synchronous) marks where
     /// the copy was queued.
     /// </summary>
-    public StepVerdict(Tensor loss, Tensor features, Tensor targets, StreamFence? fence)
+    public StepVerdict(Tensor loss, Tensor features, Tensor targets, StreamFence? fence, bool targetsAreProbabilities = false)
     {
         using var scope = NewDisposeScope();
-        var onDevice = zeros([3], ScalarType.Float64, loss.device);
+        var onDevice = zeros([4], ScalarType.Float64, loss.device);
         onDevice.narrow(0, 0, 1).copy_(loss.reshape(1));
         CountNonFinite(features, onDevice.narrow(0, 1, 1));
         CountNonFinite(targets, onDevice.narrow(0, 2, 1));
+        if (targetsAreProbabilities) onDevice.narrow(0, 3, 1).copy_(targets.lt(0).logical_or_(targets.gt(1)).sum().to(ScalarType.Float64).reshape(1));
         onHost = onDevice.to(CPU, non_blocking: fence is not null).DetachFromDisposeScope();
         fence?.Record();
         this.fence = fence;
@@ -43,6 +44,8 @@ public sealed class StepVerdict : IDisposable
         var read = onHost.data<double>().ToArray();
         string? rejection = read[1] > 0 ? BadBatchException.NonFinite((long)read[1], "features", batch)
             : read[2] > 0 ? BadBatchException.NonFinite((long)read[2], "targets", batch)
+            : read[3] > 0 ? $"batch {batch} is rejected: {(long)read[3]} of its targets are outside [0, 1], which binary cross-entropy " +
+                            "(--loss bce) needs (labels 0/1 or probabilities); the model is unchanged."
             : double.IsFinite(read[0]) ? null
             : NonFiniteLoss(read[0], batch, job, features, targets);
         return (read[0], rejection);

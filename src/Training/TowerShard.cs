@@ -18,7 +18,7 @@ public sealed class TowerShard : IDisposable
     readonly MasterWeight down;      // (count, H, D_out)
     public AdamW? Optimizer { get; } // null for frozen towers (the synthetic teacher)
     SwiGluSaved? saved;
-    Tensor[]? pending;               // gradients (dW_gate_up, dW_down) whose AdamW update has not been applied yet
+    readonly DeferredUpdate? pending; // gradients (dW_gate_up, dW_down) whose AdamW update has not been applied yet
 
     public TowerShard(ModelShape shape, GroupRange groups, long seed, ScalarType dtype, Device device, OptimizerSpec? optimizer)
     {
@@ -31,6 +31,7 @@ public sealed class TowerShard : IDisposable
         down = new MasterWeight(GroupInit.Stacked(seed, groups, ParameterNames.TowerDown, [shape.Hidden, shape.Output],
             1 / Math.Sqrt(shape.Hidden), stored, device).DetachFromDisposeScope(), dtype);
         Optimizer = optimizer is null ? null : new AdamW(optimizer, gateUp, down);
+        pending = Optimizer is null ? null : new DeferredUpdate(Optimizer);
     }
 
     /// <summary>The gate/up weights of record (the master): (count, D_in, 2H).</summary>
@@ -55,9 +56,10 @@ public sealed class TowerShard : IDisposable
         return y.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Forward without keeping anything (no training).</summary>
+    /// <summary>Forward without keeping anything (no training), with the weights of the last accepted step.</summary>
     public Tensor Infer(Tensor x)
     {
+        ApplyPending();
         using var scope = NewDisposeScope();
         return GroupedSwiGluMlp.Forward(x, gateUp.Working, down.Working).MoveToOuterDisposeScope();
     }
@@ -79,42 +81,37 @@ public sealed class TowerShard : IDisposable
     public Tensor BackwardDeferred(Tensor dY)
     {
         if (saved is null) throw new InvalidOperationException($"shard {Groups}: Backward called without Forward.");
-        if (Optimizer is null) throw new InvalidOperationException($"shard {Groups} is frozen.");
+        var update = pending ?? throw new InvalidOperationException($"shard {Groups} is frozen.");
         using var scope = NewDisposeScope();
         var grads = GroupedSwiGluMlp.Backward(saved, gateUp.Working, down.Working, dY);
-        pending = [grads.DGateUp.DetachFromDisposeScope(), grads.DDown.DetachFromDisposeScope()];
+        update.Hold(grads.DGateUp, grads.DDown);
         saved.Dispose();
         saved = null;
         return grads.DX.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Applies the AdamW step of the last <see cref="BackwardDeferred"/>, if one is waiting.</summary>
-    public void ApplyPending()
-    {
-        if (pending is null) return;
-        Optimizer!.Step(pending);
-        DropPending();
-    }
+    /// <summary>
+    /// Applies the AdamW step of the last <see cref="BackwardDeferred"/>, if one is waiting, its gradients scaled by
+    /// <paramref name="scale"/> (the job's gradient clipping).
+    /// </summary>
+    public void ApplyPending(double scale = 1) => pending?.Apply(scale);
+
+    /// <summary>The sum of squares of the waiting gradients (0 when none wait), for the job's global gradient norm.</summary>
+    public double PendingSquaredNorm() => pending?.SquaredNorm() ?? 0;
 
     /// <summary>Drops what Forward kept and an update still waiting, for a rejected step: the weights stay as they are.</summary>
     public void Discard()
     {
         saved?.Dispose();
         saved = null;
-        DropPending();
-    }
-
-    void DropPending()
-    {
-        foreach (var gradient in pending ?? []) gradient.Dispose();
-        pending = null;
+        pending?.Drop();
     }
 
     public void Dispose()
     {
         gateUp.Dispose(); down.Dispose();
         saved?.Dispose();
-        DropPending();
+        pending?.Dispose();
         Optimizer?.Dispose();
     }
 }

@@ -15,6 +15,7 @@ public sealed class Trunk : IDisposable
     readonly MasterWeight weight;   // (D_feat, N*D_in)
     readonly MasterWeight bias;     // (N*D_in)
     readonly AdamW? optimizer;      // null for a frozen trunk (the synthetic teacher), which keeps no masters
+    readonly DeferredUpdate? update;
     Tensor? savedFeatures;          // (B, D_feat)
     Tensor? savedPre;               // (B, N*D_in) pre-activation
 
@@ -28,6 +29,7 @@ public sealed class Trunk : IDisposable
         bias = new MasterWeight(GroupInit.Normal(seed, GroupInit.Shared, ParameterNames.TrunkBias, [width], 0.1, stored, device)
             .DetachFromDisposeScope(), dtype);
         this.optimizer = optimizer is null ? null : new AdamW(optimizer, weight, bias);
+        update = this.optimizer is null ? null : new DeferredUpdate(this.optimizer);
     }
 
     /// <summary>The weight of record (the master): (D_feat, N*D_in).</summary>
@@ -59,15 +61,27 @@ public sealed class Trunk : IDisposable
     /// <summary>dX (B, N, D_in) -> gradients of W and b, then one AdamW step.</summary>
     public void Backward(Tensor dX)
     {
+        BackwardDeferred(dX);
+        Update.Apply();
+    }
+
+    /// <summary>
+    /// dX (B, N, D_in) -> gradients of W and b, held in <see cref="Update"/> until the step is accepted (applied,
+    /// maybe clipped) or rejected (dropped).
+    /// </summary>
+    public void BackwardDeferred(Tensor dX)
+    {
         if (savedPre is null || savedFeatures is null) throw new InvalidOperationException("Trunk.Backward called without Forward.");
-        if (optimizer is null) throw new InvalidOperationException("this trunk is frozen.");
         using var scope = NewDisposeScope();
         var dPre = ActivationBackward(dX.reshape(savedPre.shape), savedPre);   // (B, N*D_in)
         var dWeight = savedFeatures.t().matmul(dPre);                         // (D_feat, N*D_in)
         var dBias = dPre.sum(0L);                                             // (N*D_in)
-        optimizer.Step(dWeight, dBias);
+        Update.Hold(dWeight, dBias);
         Discard();
     }
+
+    /// <summary>The step's gradients, waiting for AdamW.</summary>
+    public DeferredUpdate Update => update ?? throw new InvalidOperationException("this trunk is frozen.");
 
     /// <summary>Drops what Forward kept, for a step that is rejected before its backward: nothing changes.</summary>
     public void Discard()
@@ -102,6 +116,7 @@ public sealed class Trunk : IDisposable
     {
         weight.Dispose(); bias.Dispose();
         Discard();
+        update?.Dispose();
         optimizer?.Dispose();
     }
 }

@@ -61,7 +61,10 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
         }
     }
 
-    /// <summary>Steps until the job's last step is done; a job that recovers from lost workers repeats a few steps.</summary>
+    /// <summary>
+    /// Steps until the job's last step is done, or early stopping ends it; a job that recovers from lost workers repeats
+    /// a few steps.
+    /// </summary>
     static async Task Run(JobSession session, JobSpec spec, TrainingReport report, long exchanged, Action<StepMetrics> afterStep,
         CancellationToken cancellation)
     {
@@ -71,6 +74,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             report.Add(metrics);
             TrainingMetrics.Record(spec.Name, metrics, exchanged);   // the "Orchestrator" meter of this process
             afterStep(metrics);
+            if (metrics.Eval is { StopsEarly: true }) break;   // the coordinator finished the job (early stopping)
         }
     }
 }

@@ -67,6 +67,50 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("AdamW decoupled weight decay. Default: 0.01.")]
     public double? WeightDecay { get; init; }
 
+    [CommandOption("--lr-schedule <KIND>")]
+    [Description("How the learning rate changes: constant, cosine or linear (after --warmup-steps, a cosine or linear decay from --lr to --min-lr at --decay-steps, then flat). Logged as train/lr. Default: constant.")]
+    public string? LearningRateSchedule { get; init; }
+
+    [CommandOption("--warmup-steps <STEPS>")]
+    [Description("Steps over which the learning rate rises linearly from lr/STEPS to --lr (any schedule). Default: 0.")]
+    public int? WarmupSteps { get; init; }
+
+    [CommandOption("--decay-steps <STEPS>")]
+    [Description("The step at which a cosine or linear schedule reaches --min-lr. Default: --steps, fixed when the job starts (a resumed job keeps it).")]
+    public int? DecaySteps { get; init; }
+
+    [CommandOption("--min-lr <RATE>")]
+    [Description("The floor a cosine or linear schedule decays to. Default: 0.")]
+    public double? MinLearningRate { get; init; }
+
+    [CommandOption("--clip-norm <NORM>")]
+    [Description("Clip gradients by their global L2 norm over the whole job (trunk and every worker's shard, added up exactly before any update) to NORM, as torch.nn.utils.clip_grad_norm_; logged as train/grad_norm. Costs a reduction per step. Default: 0 (off).")]
+    public double? ClipNorm { get; init; }
+
+    [CommandOption("--loss <KIND>")]
+    [Description("mse (mean squared error) or bce (binary cross-entropy on logits: targets must be in [0, 1]; batches with others are rejected by number). Default: mse.")]
+    public string? Loss { get; init; }
+
+    [CommandOption("--loss-weights <LIST>")]
+    [Description("Per-group weights of the loss, N comma-separated numbers >= 0: loss = mean over groups of weight * group loss. Default: all 1.")]
+    public string? LossWeights { get; init; }
+
+    [CommandOption("--val-fraction <F>")]
+    [Description("Hold out the last F of the data file's samples (0 < F < 1; never trained on, as Keras' validation_split) and evaluate on them. Shuffle a file that is sorted. Default: 0 (none).")]
+    public double? ValFraction { get; init; }
+
+    [CommandOption("--val-data <FILE>")]
+    [Description("Evaluate on all samples of this .safetensors file (same layout as --data-path). Works with synthetic data too.")]
+    public string? ValData { get; init; }
+
+    [CommandOption("--eval-every <STEPS>")]
+    [Description("Evaluate on the held-out data every STEPS steps, on the cluster (workers run the towers forward only); always at the end. The loss shows in the progress line, the summary and TensorBoard (val/*: per group, and AUC for bce); the best evaluation's checkpoint is kept as 'best'. Default: only at the end.")]
+    public int? EvalEvery { get; init; }
+
+    [CommandOption("--early-stop-patience <N>")]
+    [Description("Stop the job when N evaluations in a row bring no lower validation loss than the best. Default: 0 (never).")]
+    public int? EarlyStopPatience { get; init; }
+
     [CommandOption("-s|--steps <STEPS>")]
     [Description("Training steps. Default: 1000.")]
     public int? Steps { get; init; }
@@ -168,6 +212,26 @@ public sealed class TrainSettings : ConnectionSettings
                 Beta2 = Beta2 ?? spec.Optimizer.Beta2,
                 Eps = Eps ?? spec.Optimizer.Eps,
                 WeightDecay = WeightDecay ?? spec.Optimizer.WeightDecay,
+                ClipNorm = ClipNorm ?? spec.Optimizer.ClipNorm,
+                Schedule = spec.Optimizer.Schedule with
+                {
+                    Kind = LearningRateSchedule is null ? spec.Optimizer.Schedule.Kind : OptionValues.Parse<ScheduleKind>("--lr-schedule", LearningRateSchedule),
+                    WarmupSteps = WarmupSteps ?? spec.Optimizer.Schedule.WarmupSteps,
+                    DecaySteps = DecaySteps ?? spec.Optimizer.Schedule.DecaySteps,
+                    MinLearningRate = MinLearningRate ?? spec.Optimizer.Schedule.MinLearningRate,
+                },
+            },
+            Loss = spec.Loss with
+            {
+                Kind = Loss is null ? spec.Loss.Kind : OptionValues.Parse<LossKind>("--loss", Loss),
+                GroupWeights = LossWeights is null ? spec.Loss.GroupWeights : OptionValues.Numbers("--loss-weights", LossWeights),
+            },
+            Validation = spec.Validation with
+            {
+                Fraction = ValFraction ?? spec.Validation.Fraction,
+                Path = ValData is null ? spec.Validation.Path : Path.GetFullPath(ValData),
+                EverySteps = EvalEvery ?? spec.Validation.EverySteps,
+                EarlyStopPatience = EarlyStopPatience ?? spec.Validation.EarlyStopPatience,
             },
             Steps = Steps ?? spec.Steps,
             Seed = Seed ?? spec.Seed,

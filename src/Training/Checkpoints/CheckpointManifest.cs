@@ -43,6 +43,8 @@ public sealed partial record CheckpointManifest
     public required DateTimeOffset CreatedUtc { get; init; }
     public required CheckpointFile Trunk { get; init; }
     public required IReadOnlyList<ShardFile> Shards { get; init; }
+    /// <summary>Where validation stood (best loss and step, evaluations since); null for jobs without validation, and in older manifests.</summary>
+    public ValidationRecord? Validation { get; init; }
 
     static readonly JsonSerializerOptions Json = new(JobSpec.Json)
     {

@@ -11,6 +11,8 @@ public static partial class CheckpointPaths
 {
     public const int MaxJobNameLength = 64;
     public const string LatestFileName = "latest";
+    /// <summary>Names the checkpoint with the lowest validation loss; pruning keeps it.</summary>
+    public const string BestFileName = "best";
     const string StepPrefix = "step-";
 
     /// <summary>Throws an <see cref="ArgumentException"/> unless the job name can be a directory name inside the root.</summary>

@@ -5,7 +5,8 @@ namespace Orchestrator.Training.Checkpoints;
 
 /// <summary>
 /// Checkpoints under a root directory: {root}/{job}/step-{000000123}/ holds trunk.safetensors,
-/// shard-{first}-{end}.safetensors per shard and manifest.json, and {root}/{job}/latest names the newest step.
+/// shard-{first}-{end}.safetensors per shard and manifest.json, {root}/{job}/latest names the newest step and
+/// {root}/{job}/best the one with the lowest validation loss.
 /// A step directory appears only complete (written aside, fsynced, renamed), and "latest" is replaced atomically,
 /// so a crash at any point leaves the previous checkpoint in place. One process writes a job's checkpoints at a time.
 /// </summary>
@@ -51,12 +52,12 @@ public sealed class CheckpointStore
     }
 
     /// <summary>Writes and publishes a whole checkpoint from exported states (one per tower shard, any split).</summary>
-    public CheckpointManifest Save(JobSpec job, long step, ShardState trunk, IEnumerable<ShardState> towers)
+    public CheckpointManifest Save(JobSpec job, long step, ShardState trunk, IEnumerable<ShardState> towers, ValidationRecord? validation = null)
     {
         using var pending = Begin(job, step, trunk.OptimizerStep);
         var trunkFile = pending.WriteTrunk(trunk);
         var shardFiles = towers.Select(pending.WriteTowers).ToList();
-        return pending.Commit(trunkFile, shardFiles);
+        return pending.Commit(trunkFile, shardFiles, validation);
     }
 
     /// <summary>
@@ -85,10 +86,28 @@ public sealed class CheckpointStore
     /// </summary>
     public long? LatestStep(string job) => PointedStep(job) ?? (List(job) is [.., var newest] ? newest : null);
 
-    /// <summary>The step the "latest" file names, null without the file.</summary>
-    long? PointedStep(string job)
+    /// <summary>
+    /// The step of the job's best checkpoint by validation loss (<see cref="MarkBest"/>), or null when it has none, or
+    /// that checkpoint is gone (set aside as damaged).
+    /// </summary>
+    public long? BestStep(string job)
     {
-        string path = CheckpointPaths.Inside(Root, CheckpointPaths.ValidateJobName(job), CheckpointPaths.LatestFileName);
+        try { return PointedStep(job, CheckpointPaths.BestFileName); }
+        catch (InvalidDataException) { return null; }
+    }
+
+    /// <summary>Points "best" at the published checkpoint of <paramref name="step"/>, which pruning then keeps.</summary>
+    public void MarkBest(string job, long step)
+    {
+        string directory = CheckpointPaths.Inside(Root, CheckpointPaths.ValidateJobName(job), CheckpointPaths.StepDirectoryName(step));
+        if (!Directory.Exists(directory)) throw new FileNotFoundException($"job '{job}' has no checkpoint at step {step} to mark best: '{directory}'.");
+        PointAt(job, step, CheckpointPaths.BestFileName);
+    }
+
+    /// <summary>The step the pointer file <paramref name="pointer"/> ("latest", "best") names, null without the file.</summary>
+    long? PointedStep(string job, string pointer = CheckpointPaths.LatestFileName)
+    {
+        string path = CheckpointPaths.Inside(Root, CheckpointPaths.ValidateJobName(job), pointer);
         if (!File.Exists(path)) return null;
         var info = new FileInfo(path);
         if (info.Length > MaxLatestBytes) throw new InvalidDataException($"{path}: {info.Length} bytes; a step pointer has at most {MaxLatestBytes}.");
@@ -169,17 +188,17 @@ public sealed class CheckpointStore
         catch (InvalidDataException) { return null; }
     }
 
-    void PointAt(string job, long step) =>
-        DurableFiles.ReplaceAtomically(Path.Combine(JobDirectory(job), CheckpointPaths.LatestFileName),
+    void PointAt(string job, long step, string pointer = CheckpointPaths.LatestFileName) =>
+        DurableFiles.ReplaceAtomically(Path.Combine(JobDirectory(job), pointer),
             stream => stream.Write(Encoding.UTF8.GetBytes(CheckpointPaths.StepDirectoryName(step) + "\n")));
 
-    /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints of the job, never the one "latest" names.</summary>
+    /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints of the job, never the ones "latest" and "best" name.</summary>
     public IReadOnlyList<long> Prune(string job, int keep)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keep);
         string jobDirectory = JobDirectory(job);
-        long? latest = LatestStep(job);
-        var doomed = List(job).SkipLast(keep).Where(step => step != latest).ToList();
+        var (latest, best) = (LatestStep(job), BestStep(job));
+        var doomed = List(job).SkipLast(keep).Where(step => step != latest && step != best).ToList();
         foreach (long step in doomed)
         {
             // Renamed first, so a crash mid-delete leaves a leftover to clean, never a half-deleted step directory.

@@ -23,7 +23,7 @@ public sealed partial class InProcessTrainer
     {
         using (trunk)
         using (towers)
-            return store.Save(spec, step, trunk, [towers]);
+            return store.Save(spec, step, trunk, [towers], EarlyStopping.State);
     }
 
     /// <summary>
@@ -42,6 +42,7 @@ public sealed partial class InProcessTrainer
             using (var trunk = checkpoint.ReadTrunk()) trunk.RestoreInto(trainer.Trunk);
             using (var towers = checkpoint.ReadTowers(trainer.Towers.Groups)) towers.RestoreInto(trainer.Towers);
             trainer.StepCount = checkpoint.Manifest.Step;
+            trainer.EarlyStopping = new EarlyStopping(trainer.spec.Validation.EarlyStopPatience, checkpoint.Manifest.Validation);
             return trainer;
         }
         catch

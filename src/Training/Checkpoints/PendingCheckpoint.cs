@@ -26,7 +26,7 @@ public sealed class PendingCheckpoint : IDisposable
     public CheckpointFile WriteTrunk(ShardState trunk) => Ticket.WriteTrunk(trunk);
 
     /// <summary>Writes the manifest, fsyncs the directory and publishes it as step-{Step}; the files must all be written.</summary>
-    public CheckpointManifest Commit(CheckpointFile trunk, IEnumerable<ShardFile> shards)
+    public CheckpointManifest Commit(CheckpointFile trunk, IEnumerable<ShardFile> shards, ValidationRecord? validation = null)
     {
         ObjectDisposedException.ThrowIf(finished, this);
         string path = Path.Combine(Directory, CheckpointManifest.FileName);
@@ -39,6 +39,7 @@ public sealed class PendingCheckpoint : IDisposable
             CreatedUtc = DateTimeOffset.UtcNow,
             Trunk = trunk,
             Shards = [.. shards.OrderBy(s => s.FirstGroup)],
+            Validation = validation,
         }, path);
         // The files may come from other processes: what is on disk must be what they reported.
         foreach (var file in manifest.Shards.Select(s => s.Content).Prepend(manifest.Trunk))

@@ -29,5 +29,24 @@ public static class BatchSources
         return device is { type: TorchSharp.DeviceType.CUDA } && !onDevice ? new PrefetchingBatchSource(source, device) : source;
     }
 
+    /// <summary>
+    /// The spec's held-out data, or null when it validates on none: the last Validation.Fraction of
+    /// <paramref name="train"/>'s file (the source <see cref="Create"/> made, which never trains on them), or the file at
+    /// Validation.Path, read and checked now. The samples are read where they live (the training file's, maybe on its GPU).
+    /// </summary>
+    public static HeldOutData? HeldOut(JobSpec spec, IBatchSource train)
+    {
+        if (spec.Validation.Path is { } path)
+        {
+            var file = new SafetensorsSource(spec, path, "Validation.Path", CPU, holdOut: 0);
+            return new HeldOutData(file, 0, file.Rows, owned: file);
+        }
+        if (spec.Validation.Fraction <= 0) return null;
+        var rows = (train is PrefetchingBatchSource prefetching ? prefetching.Inner : train) as ISampleRows
+                   ?? throw new JobSpecException("Validation.Fraction", $"data source '{spec.Data.Source}' has no samples to hold out.");
+        long held = HeldOutData.HeldOutRows(rows.Rows, spec.Validation.Fraction);
+        return new HeldOutData(rows, rows.Rows - held, held, owned: null);
+    }
+
     internal static ScalarType DType(JobSpec spec) => Kernels.DTypeNames.Parse(spec.DType);
 }

@@ -11,7 +11,7 @@ public interface ISampleRows
 
     /// <summary>
     /// Rows [start, start + count) in file order: features (count, D_feat) and targets (count, N, D_out) in the job's
-    /// dtype, on the CPU; the caller owns them.
+    /// dtype, on the CPU (or the GPU a source keeps its samples on); the caller owns them.
     /// </summary>
     Batch ReadRows(long start, long count);
 }

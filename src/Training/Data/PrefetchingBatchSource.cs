@@ -14,6 +14,9 @@ public sealed class PrefetchingBatchSource(IBatchSource inner, Device device) : 
 {
     (long Index, Task<Batch> Batch)? next;
 
+    /// <summary>The source batches come from (its held-out rows are read from it directly).</summary>
+    public IBatchSource Inner => inner;
+
     /// <summary>Batch <paramref name="index"/> on the device; the caller owns it. Starts on batch index + 1.</summary>
     public Batch Get(long index)
     {

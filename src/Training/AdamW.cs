@@ -45,8 +45,8 @@ public sealed class AdamW : IDisposable
             if (!grads[i].shape.SequenceEqual(weights[i].Master.shape))
                 throw new ArgumentException($"gradient {i} is ({string.Join(", ", grads[i].shape)}) but its parameter is " +
                                             $"({string.Join(", ", weights[i].Master.shape)}).", nameof(grads));
+        double lr = LearningRate;   // the schedule's for this update, step StepCount + 1
         StepCount++;
-        double lr = LearningRate;
         var (b1, b2) = (settings.Beta1, settings.Beta2);
         double stepSize = lr / (1 - Math.Pow(b1, StepCount));
         double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(b2, StepCount));

@@ -16,6 +16,7 @@ public sealed partial class InProcessTrainer : IDisposable
     readonly Device device;
     /// <summary>On a GPU, marks where a step's verdict copy was queued (null on the CPU, where copies are synchronous).</summary>
     readonly StreamFence? fence;
+    public JobSpec Spec => spec;
     public Trunk Trunk { get; }
     public TowerShard Towers { get; }
     public long StepCount { get; private set; }

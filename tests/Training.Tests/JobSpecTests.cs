@@ -34,7 +34,47 @@ public class JobSpecTests
         { "Devices[0]", new JobSpec { Devices = ["silo/cuda:x"] } },
         { "WorkersPerDevice", new JobSpec { WorkersPerDevice = 0 } },
         { "Transport", new JobSpec { Transport = "carrier-pigeon" } },
+        { "Optimizer.Schedule.WarmupSteps", new JobSpec { Optimizer = new OptimizerSpec { Schedule = new ScheduleSpec { WarmupSteps = -1 } } } },
+        { "Optimizer.Schedule.DecaySteps", new JobSpec { Optimizer = new OptimizerSpec { Schedule = new ScheduleSpec { Kind = ScheduleKind.Cosine, WarmupSteps = 10, DecaySteps = 10 } } } },
+        { "Optimizer.Schedule.MinLearningRate", new JobSpec { Optimizer = new OptimizerSpec { LearningRate = 0.1, Schedule = new ScheduleSpec { MinLearningRate = 0.2 } } } },
+        { "Optimizer.ClipNorm", new JobSpec { Optimizer = new OptimizerSpec { ClipNorm = -1 } } },
+        { "Optimizer.ClipNorm", new JobSpec { Optimizer = new OptimizerSpec { ClipNorm = double.PositiveInfinity } } },
+        { "Loss.GroupWeights", new JobSpec { Loss = new LossSpec { GroupWeights = [1, 2] } } },
+        { "Loss.GroupWeights", new JobSpec { Loss = new LossSpec { GroupWeights = [1, 2, -1, 1] } } },
+        { "Loss.GroupWeights", new JobSpec { Loss = new LossSpec { GroupWeights = [0, 0, 0, 0] } } },
+        { "Validation.Fraction", new JobSpec { Validation = new ValidationSpec { Fraction = 1 } } },
+        { "Validation.Fraction", new JobSpec { Validation = new ValidationSpec { Fraction = 0.2 } } },   // synthetic data: nothing to hold out
+        { "Validation.EverySteps", new JobSpec { Validation = new ValidationSpec { Path = "v.safetensors", EverySteps = -5 } } },
+        { "Validation", new JobSpec { Validation = new ValidationSpec { EarlyStopPatience = 3 } } },
     };
+
+    [Fact]
+    public void A_schedule_without_decay_steps_decays_over_the_jobs_steps_fixed_at_validation()
+    {
+        var spec = new JobSpec { Steps = 300, Optimizer = new OptimizerSpec { Schedule = new ScheduleSpec { Kind = ScheduleKind.Cosine } } }.Validate();
+        Assert.Equal(300, spec.Optimizer.Schedule.DecaySteps);
+        // Resuming with more steps keeps the decay the checkpoint trained with.
+        Assert.Equal(300, (spec with { Steps = 900 }).Validate().Optimizer.Schedule.DecaySteps);
+        Assert.Equal(0, new JobSpec().Validate().Optimizer.Schedule.DecaySteps);   // constant: nothing to fix
+    }
+
+    [Fact]
+    public void Loss_kinds_and_schedules_are_written_by_name_and_weights_compare_by_value()
+    {
+        var spec = new JobSpec
+        {
+            Loss = new LossSpec { Kind = LossKind.Bce, GroupWeights = [1, 0.5, 2, 1] },
+            Optimizer = new OptimizerSpec { Schedule = new ScheduleSpec { Kind = ScheduleKind.Linear, DecaySteps = 50 } },
+        };
+        string json = spec.ToJson();
+        Assert.Contains("\"Bce\"", json);
+        Assert.Contains("\"Linear\"", json);
+        var back = JobSpec.FromJson(json);
+        Assert.Equal(spec.Loss, back.Loss);
+        Assert.Null(spec.ModelDifference(back));
+        Assert.Equal("Loss", spec.ModelDifference(back with { Loss = back.Loss with { GroupWeights = [1, 0.5, 2, 3] } }));
+        Assert.Equal("Validation.Fraction", spec.ModelDifference(back with { Validation = new ValidationSpec { Fraction = 0.1 } }));
+    }
 
     [Theory, MemberData(nameof(Invalid))]
     public void Invalid_specs_are_rejected_naming_the_field(string field, JobSpec spec)

@@ -7,7 +7,8 @@ namespace Orchestrator.Training;
 public sealed partial class InProcessTrainer
 {
     /// <summary>Saves the trunk and towers after <see cref="StepCount"/> steps.</summary>
-    public CheckpointManifest SaveCheckpoint(CheckpointStore store) => Save(store, ShardState.Export(Trunk), ShardState.Export(Towers), StepCount);
+    public CheckpointManifest SaveCheckpoint(CheckpointStore store) =>
+        Save(store, ShardState.Export(Trunk), ShardState.Export(Towers), StepCount, EarlyStopping.State);
 
     /// <summary>
     /// Copies the state now (the snapshot is of this step) and writes it on the thread pool, so training can go on
@@ -15,15 +16,15 @@ public sealed partial class InProcessTrainer
     /// </summary>
     public Task<CheckpointManifest> SaveCheckpointInBackground(CheckpointStore store)
     {
-        var (trunk, towers, step) = (ShardState.Export(Trunk), ShardState.Export(Towers), StepCount);
-        return Task.Run(() => Save(store, trunk, towers, step));
+        var (trunk, towers, step, validation) = (ShardState.Export(Trunk), ShardState.Export(Towers), StepCount, EarlyStopping.State);
+        return Task.Run(() => Save(store, trunk, towers, step, validation));
     }
 
-    CheckpointManifest Save(CheckpointStore store, ShardState trunk, ShardState towers, long step)
+    CheckpointManifest Save(CheckpointStore store, ShardState trunk, ShardState towers, long step, ValidationRecord? validation)
     {
         using (trunk)
         using (towers)
-            return store.Save(spec, step, trunk, [towers], EarlyStopping.State);
+            return store.Save(spec, step, trunk, [towers], validation);
     }
 
     /// <summary>

@@ -15,18 +15,28 @@ public static class BatchSources
     /// The source a spec names. Reads and checks data files now, so a bad file fails before training. For a GPU
     /// <paramref name="device"/> it delivers batches there: gathered on the device from samples that live there when
     /// they fit, else each prepared on the CPU while the step before it trains. On the CPU batches are made when asked
-    /// for (a background task would only compete with the step for the same cores).
+    /// for (a background task would only compete with the step for the same cores). A file source trains on the file's
+    /// first <paramref name="trainRows"/> rows (all by default): validation holds out the rest.
     /// </summary>
-    public static IBatchSource Create(JobSpec spec, Device? device = null)
+    public static IBatchSource Create(JobSpec spec, Device? device = null, long? trainRows = null)
     {
         IBatchSource source = spec.Data.Source switch
         {
             "synthetic" => new SyntheticTeacherSource(spec),
-            "safetensors" => new SafetensorsSource(spec, device),
+            "safetensors" => new SafetensorsSource(spec, device, trainRows),
+            "parquet" => new ParquetSource(spec, device, trainRows),
             _ => throw new JobSpecException("Data.Source", $"'{spec.Data.Source}' is not a data source."),
         };
-        bool onDevice = source is SafetensorsSource { Device.type: TorchSharp.DeviceType.CUDA };
+        bool onDevice = source is SafetensorsSource { Device.type: TorchSharp.DeviceType.CUDA } or ParquetSource { Device.type: TorchSharp.DeviceType.CUDA };
         return device is { type: TorchSharp.DeviceType.CUDA } && !onDevice ? new PrefetchingBatchSource(source, device) : source;
+    }
+
+    /// <summary>The data file a spec names, checked to exist (the format's reader checks the rest).</summary>
+    internal static string DataPath(JobSpec spec)
+    {
+        string path = spec.Data.Path ?? throw new JobSpecException("Data.Path", $"is required for {spec.Data.Source} data.");
+        if (!File.Exists(path)) throw new JobSpecException("Data.Path", $"file '{path}' does not exist.");
+        return path;
     }
 
     internal static ScalarType DType(JobSpec spec) => Kernels.DTypeNames.Parse(spec.DType);

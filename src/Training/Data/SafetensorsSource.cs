@@ -4,36 +4,28 @@ using static TorchSharp.torch;
 namespace Orchestrator.Training.Data;
 
 /// <summary>
-/// Batches from a .safetensors file holding "features" (S, D_feat) and "targets" (S, N, D_out), read in a shuffled
-/// order: epoch e visits the S samples in a permutation seeded by (Data.DataSeed, e), and batch i takes positions
-/// [i*B, (i+1)*B) of the concatenated epochs, so batch i depends only on (seed, i).
+/// Batches from a .safetensors file holding "features" (S, D_feat) and "targets" (S, N, D_out), read in the
+/// <see cref="ShuffledRows"/> order with the file as one block: epoch e visits the T rows trained on in a permutation
+/// seeded by (Data.DataSeed, e), and batch i takes positions [i*B, (i+1)*B) of the concatenated epochs, so batch i
+/// depends only on (seed, i). The whole file is loaded (on a GPU when it fits: <see cref="SampleTensors"/>).
 /// </summary>
-/// <remarks>
-/// Given a GPU whose free memory holds the samples several times over (<see cref="ResidentShare"/>), the samples move
-/// there once and batches are gathered on the device: no host work and no host-to-device copy per step. Otherwise
-/// they stay on the CPU (and a <see cref="PrefetchingBatchSource"/> hides the copy).
-/// </remarks>
-public sealed class SafetensorsSource : IBatchSource
+public sealed class SafetensorsSource : IBatchSource, ISampleRows
 {
     public const string FeaturesName = "features";
     public const string TargetsName = "targets";
-    /// <summary>The samples live on the GPU when they take at most this share of its free memory.</summary>
-    public const double ResidentShare = 0.25;
 
-    readonly JobSpec spec;
-    readonly Tensor features;   // (S, D_feat) in the job's dtype
-    readonly Tensor targets;    // (S, N, D_out)
-    readonly long samples;
-    (long Epoch, long[] Order) permutation = (-1, []);
+    readonly SampleTensors samples;
+    readonly ShuffledRows order;
 
     /// <summary>Where batches are gathered: the GPU the samples were moved to, or the CPU.</summary>
-    public Device Device => features.device;
+    public Device Device => samples.Device;
 
-    public SafetensorsSource(JobSpec spec, Device? device = null)
+    public long Rows => samples.Rows;
+
+    /// <param name="trainRows">T: batches use the file's first T rows only (all by default); validation holds out the rest.</param>
+    public SafetensorsSource(JobSpec spec, Device? device = null, long? trainRows = null)
     {
-        this.spec = spec;
-        string path = spec.Data.Path ?? throw new JobSpecException("Data.Path", "is required for safetensors data.");
-        if (!File.Exists(path)) throw new JobSpecException("Data.Path", $"file '{path}' does not exist.");
+        string path = BatchSources.DataPath(spec);
         var tensors = SafeTensors.Read(path);
         try
         {
@@ -49,11 +41,9 @@ public sealed class SafetensorsSource : IBatchSource
             if (f.shape[0] == 0) throw new InvalidDataException($"{path}: the file holds no samples.");
             if (!f.is_floating_point() || !t.is_floating_point())
                 throw new InvalidDataException($"{path}: '{FeaturesName}' and '{TargetsName}' must be floating point; got {f.dtype} and {t.dtype}.");
-            samples = f.shape[0];
-            var dtype = BatchSources.DType(spec);
-            var home = device is { type: DeviceType.CUDA } gpu && Fits(gpu, (f.numel() + t.numel()) * Kernels.DTypeNames.ElementSize(dtype)) ? gpu : CPU;
-            features = f.to(dtype, home).DetachFromDisposeScope();
-            targets = t.to(dtype, home).DetachFromDisposeScope();
+            long train = ShuffledRows.CheckTrainRows(trainRows, f.shape[0], path);
+            order = new ShuffledRows(spec.Data.DataSeed, spec.BatchSize, [f.shape[0]], train);
+            samples = SampleTensors.Place(f, t, BatchSources.DType(spec), device);
         }
         finally
         {
@@ -61,33 +51,9 @@ public sealed class SafetensorsSource : IBatchSource
         }
     }
 
-    public Batch Get(long index)
-    {
-        var rows = new long[spec.BatchSize];
-        for (int k = 0; k < rows.Length; k++)
-        {
-            long position = index * spec.BatchSize + k;
-            rows[k] = Order(position / samples)[position % samples];
-        }
-        using var scope = NewDisposeScope();
-        // On a GPU the row numbers go through pinned memory with a non-blocking copy: a pageable copy would wait for
-        // every kernel queued before it (the previous step's backward) before the host could queue this step.
-        var picked = Device.type == DeviceType.CUDA ? tensor(rows).pin_memory().to(Device, non_blocking: true) : tensor(rows);
-        return new Batch(features.index_select(0, picked).MoveToOuterDisposeScope(), targets.index_select(0, picked).MoveToOuterDisposeScope());
-    }
+    public Batch Get(long index) => samples.Select(order.Batch(index));
 
-    static bool Fits(Device gpu, long bytes) => bytes <= ResidentShare * Kernels.Cuda.CudaDevice.For(gpu.index).MemoryInfo().Free;
-
-    long[] Order(long epoch)
-    {
-        if (permutation.Epoch != epoch)
-        {
-            using var scope = NewDisposeScope();
-            var generator = new Generator(GroupInit.StableSeed(spec.Data.DataSeed, epoch, "shuffle"));
-            permutation = (epoch, randperm(samples, generator: generator).data<long>().ToArray());
-        }
-        return permutation.Order;
-    }
+    public Batch ReadRows(long start, long count) => samples.Read(start, count);
 
     static Tensor Require(Dictionary<string, Tensor> tensors, string name, string path) =>
         tensors.TryGetValue(name, out var t) ? t
@@ -95,9 +61,5 @@ public sealed class SafetensorsSource : IBatchSource
 
     static string Dims(Tensor t) => string.Join(", ", t.shape);
 
-    public void Dispose()
-    {
-        features.Dispose();
-        targets.Dispose();
-    }
+    public void Dispose() => samples.Dispose();
 }

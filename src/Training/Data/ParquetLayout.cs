@@ -122,6 +122,12 @@ sealed class ParquetLayout
         return [.. found.Select(c => c with { Width = c.IsList ? rest / lists : 1 })];
     }
 
+    /// <summary>How a user knows the column's type: Parquet.Net reads strings and binary as memory of chars and bytes.</summary>
+    static string TypeName(Type clrType) =>
+        clrType == typeof(ReadOnlyMemory<char>) || clrType == typeof(string) ? "string"
+        : clrType == typeof(ReadOnlyMemory<byte>) || clrType == typeof(byte[]) ? "binary"
+        : clrType.Name;
+
     Column Find(ParquetSchema schema, string name, string setting)
     {
         var field = schema.Fields.FirstOrDefault(f => f.Name == name)
@@ -134,7 +140,7 @@ sealed class ParquetLayout
             _ => throw new InvalidDataException($"{path}: column '{name}' is a {field.SchemaType} column; {setting} takes columns of numbers or lists of numbers."),
         };
         if (!NumberTypes.ContainsKey(data.ClrType))
-            throw new InvalidDataException($"{path}: column '{name}' holds {data.ClrType.Name} values; columns must hold {string.Join(", ", NumberTypes.Values)} numbers.");
+            throw new InvalidDataException($"{path}: column '{name}' holds {TypeName(data.ClrType)} values; columns must hold {string.Join(", ", NumberTypes.Values)} numbers.");
         return new Column(name, data, isList, 0);
     }
 }

@@ -42,14 +42,17 @@ public static class ParquetFiles
         return new(field, (group, start, count) => group.WriteAsync(field, values[start..(start + count)]));
     }
 
-    /// <summary>A list column: row r holds <paramref name="rows"/>[r] (the lists may differ in length).</summary>
-    public static Column List<T>(string name, T[][] rows) where T : struct
+    /// <summary>
+    /// A list column: row r holds <paramref name="rows"/>[r] (the lists may differ in length). Optional elements, as
+    /// pyarrow writes them, may be null.
+    /// </summary>
+    public static Column List<T>(string name, T[][] rows, bool optionalElements = false, (int Row, int Index)? nullAt = null) where T : struct
     {
-        var element = new DataField<T>("element");
+        DataField element = optionalElements ? new DataField<T?>("element") : new DataField<T>("element");
         return new(new ListField(name, element), (group, start, count) =>
         {
             var picked = rows[start..(start + count)];
-            T?[] values = [.. picked.SelectMany(row => row.Select(v => (T?)v))];
+            T?[] values = [.. picked.SelectMany((row, r) => row.Select((v, k) => (start + r, k) == nullAt ? null : (T?)v))];
             int[] repetition = [.. picked.SelectMany(row => row.Select((_, k) => k == 0 ? 0 : 1))];
             return group.WriteAsync<T>(element, values, repetition);
         });

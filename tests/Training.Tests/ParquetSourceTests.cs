@@ -166,7 +166,7 @@ public sealed class ParquetSourceTests : IDisposable
         Assert.Equal(Samples, ((ISampleRows)source).Rows);
     }
 
-    public static TheoryData<string> Layouts => ["scalars", "per-group lists", "mixed"];
+    public static TheoryData<string> Layouts => ["scalars", "per-group lists", "mixed", "optional, as pandas writes"];
 
     [Theory, MemberData(nameof(Layouts))]
     public void Scalar_and_list_column_layouts_give_the_same_samples(string layout)
@@ -179,7 +179,12 @@ public sealed class ParquetSourceTests : IDisposable
         {
             "scalars" => [.. f, .. Enumerable.Range(0, Shape.Groups * Shape.Output).Select(k => Scalar($"t{k}", ColumnOf<double>(flatTargets, k)))],
             "per-group lists" => [.. f, .. Enumerable.Range(0, Shape.Groups).Select(g => List($"group{g}", Rows<double>(targets.select(1, g))))],
-            _ => new[] { f[0], List("rest", Rows<double>(features.narrow(1, 1, Shape.Features - 1))), List("targets", Rows<double>(flatTargets)) },
+            "mixed" => [f[0], List("rest", Rows<double>(features.narrow(1, 1, Shape.Features - 1))), List("targets", Rows<double>(flatTargets))],
+            _ =>
+            [
+                .. Enumerable.Range(0, Shape.Features).Select(k => Nullable($"f{k}", ColumnOf<double>(features, k).Select(v => (double?)v).ToArray())),
+                List("targets", Rows<double>(flatTargets), optionalElements: true),
+            ],
         };
         var path = scratch.NewFile(".parquet");
         Write(path, Samples, 11, columns);
@@ -190,7 +195,7 @@ public sealed class ParquetSourceTests : IDisposable
             {
                 "scalars" => [.. Enumerable.Range(0, Shape.Groups * Shape.Output).Select(k => $"t{k}")],
                 "per-group lists" => [.. Enumerable.Range(0, Shape.Groups).Select(g => $"group{g}")],
-                _ => ["targets"],
+                _ => [ParquetColumns.DefaultTargets],
             },
         };
         var spec = Job(path) with { Data = Job(path).Data with { Columns = names } };
@@ -222,6 +227,7 @@ public sealed class ParquetSourceTests : IDisposable
         { "missing", "no column named 'targets' (Data.Columns.Targets); the file has: features, labels" },
         { "strings", "column 'targets' holds string values; columns must hold double, float, int32, int64 numbers" },
         { "null", "column 'targets' has no value in row 45 (a null, or a null or empty list)" },
+        { "null in a list", "column 'targets' has no value in row 31 (a null, or a null or empty list)" },
         { "short list", "column 'features' holds a list of 4 values in row 50, but every row's list must hold 5" },
         { "scalar count", "Data.Columns.Targets names 5 scalar and 0 list columns (t0, t1, t2, t3, t4), which cannot give the Shape.Groups × Shape.Output = 3 × 2 values" },
     };
@@ -249,6 +255,9 @@ public sealed class ParquetSourceTests : IDisposable
                 spec = spec with { Data = spec.Data with { Columns = new ParquetColumns { Targets = ["targets", "rest"] } } };
                 Write(path, Samples, 10, List("features", featureRows), Nullable("targets", values),
                     List("rest", Rows<double>(flatTargets.narrow(1, 1, 5))));
+                break;
+            case "null in a list":
+                Write(path, Samples, 10, List("features", featureRows), List("targets", Rows<double>(flatTargets), optionalElements: true, nullAt: (31, 4)));
                 break;
             case "short list":
                 featureRows[50] = featureRows[50][..4];

@@ -277,12 +277,16 @@ public sealed class ParquetSourceTests : IDisposable
     }
 
     [Fact]
-    public void A_file_that_is_not_parquet_and_train_rows_beyond_the_file_are_refused()
+    public void A_file_that_is_not_parquet_or_is_empty_and_train_rows_beyond_the_file_are_refused()
     {
         var path = scratch.NewFile(".parquet");
         File.WriteAllText(path, "features,targets\n1,2\n");
         var e = Assert.Throws<InvalidDataException>(() => BatchSources.Create(Job(path)));
         Assert.Contains($"{path}: not a readable Parquet file", e.Message);
+        var empty = scratch.NewFile(".parquet");
+        Write(empty, 0, 10, List("features", Array.Empty<double[]>()), List("targets", Array.Empty<double[]>()));
+        Assert.Contains($"{empty}: the file holds no samples", Assert.Throws<InvalidDataException>(() => BatchSources.Create(Job(empty))).Message);
+        Assert.Equal("Data.Path", Assert.Throws<JobSpecException>(() => BatchSources.Create(Job(scratch.NewFile(".parquet")))).Field);
         using var scope = NewDisposeScope();
         var (features, targets) = Data();
         var spec = WriteLists(features, targets, 10);

@@ -90,13 +90,22 @@ public sealed record ValidationSpec
     public bool IsDue(long done, long planned) => Enabled && ((EverySteps > 0 && done % EverySteps == 0) || done >= planned);
 }
 
-/// <summary>Where batches come from: "synthetic" (a random teacher model makes the targets) or "safetensors" (a file).</summary>
+/// <summary>
+/// Where batches come from: "synthetic" (a random teacher model makes the targets), "safetensors" or "parquet" (a
+/// file at Path; Columns says which Parquet columns hold the samples).
+/// </summary>
 public sealed record DataSpec
 {
     public string Source { get; init; } = "synthetic";
     public string? Path { get; init; }
+    /// <summary>Parquet only: the columns that hold features and targets.</summary>
+    public ParquetColumns Columns { get; init; } = new();
     public long DataSeed { get; init; } = 1;     // batch i depends only on (DataSeed, i)
     public long TeacherSeed { get; init; } = 2;  // the synthetic teacher's weights
+
+    /// <summary>The file source a path names: "parquet" for a .parquet file, else "safetensors".</summary>
+    public static string SourceFor(string path) =>
+        System.IO.Path.GetExtension(path).Equals(".parquet", StringComparison.OrdinalIgnoreCase) ? "parquet" : "safetensors";
 }
 
 /// <summary>
@@ -171,6 +180,7 @@ public sealed record JobSpec
         Present(Optimizer, nameof(Optimizer));
         Present(Data, nameof(Data));
         Present(Data.Source, "Data.Source");
+        Present(Data.Columns, "Data.Columns");
         Present(Devices, nameof(Devices));
         for (int i = 0; i < Devices.Count; i++) Present(Devices[i], $"Devices[{i}]");
         Present(Transport, nameof(Transport));
@@ -205,12 +215,13 @@ public sealed record JobSpec
         switch (Data.Source)
         {
             case "synthetic": break;
-            case "safetensors":
+            case "safetensors" or "parquet":
                 if (string.IsNullOrEmpty(Data.Path))
-                    throw new JobSpecException("Data.Path", "is required when Data.Source is 'safetensors'.");
+                    throw new JobSpecException("Data.Path", $"is required when Data.Source is '{Data.Source}'.");
+                if (Data.Source == "parquet") Data.Columns.Validate();
                 break;
             default:
-                throw new JobSpecException("Data.Source", $"'{Data.Source}' is not a data source; use 'synthetic' or 'safetensors'.");
+                throw new JobSpecException("Data.Source", $"'{Data.Source}' is not a data source; use 'synthetic', 'safetensors' or 'parquet'.");
         }
         for (int i = 0; i < Devices.Count; i++)
         {

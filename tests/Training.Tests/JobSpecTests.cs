@@ -28,8 +28,13 @@ public class JobSpecTests
         { "Optimizer.Eps", new JobSpec { Optimizer = new OptimizerSpec { Eps = 0 } } },
         { "Optimizer.WeightDecay", new JobSpec { Optimizer = new OptimizerSpec { WeightDecay = -1 } } },
         { "Steps", new JobSpec { Steps = -1 } },
-        { "Data.Source", new JobSpec { Data = new DataSpec { Source = "parquet" } } },
+        { "Data.Source", new JobSpec { Data = new DataSpec { Source = "csv" } } },
         { "Data.Path", new JobSpec { Data = new DataSpec { Source = "safetensors" } } },
+        { "Data.Path", new JobSpec { Data = new DataSpec { Source = "parquet" } } },
+        { "Data.Columns.Features", Parquet(new ParquetColumns { Features = [] }) },
+        { "Data.Columns.Targets[1]", Parquet(new ParquetColumns { Targets = ["t0", " "] }) },
+        { "Data.Columns.Targets", Parquet(new ParquetColumns { Targets = ["t0", "t1", "t0"] }) },
+        { "Data.Columns", Parquet(new ParquetColumns { Features = ["x", "y"], Targets = ["y"] }) },
         { "Devices[1]", new JobSpec { Devices = ["cpu", "gpu0"] } },
         { "Devices[0]", new JobSpec { Devices = ["silo/cuda:x"] } },
         { "WorkersPerDevice", new JobSpec { WorkersPerDevice = 0 } },
@@ -76,6 +81,8 @@ public class JobSpecTests
         Assert.Equal("Validation.Fraction", spec.ModelDifference(back with { Validation = new ValidationSpec { Fraction = 0.1 } }));
     }
 
+    static JobSpec Parquet(ParquetColumns columns) => new() { Data = new DataSpec { Source = "parquet", Path = "x.parquet", Columns = columns } };
+
     [Theory, MemberData(nameof(Invalid))]
     public void Invalid_specs_are_rejected_naming_the_field(string field, JobSpec spec)
     {
@@ -90,6 +97,23 @@ public class JobSpecTests
         new JobSpec().Validate();
         new JobSpec { Devices = ["cpu", "cuda:0", "Primary/cuda:12", "host-1/cpu"], DType = "bf16" }.Validate();
     }
+
+    [Fact]
+    public void Parquet_columns_round_trip_through_json_as_the_same_model()
+    {
+        var spec = Parquet(new ParquetColumns { Features = ["a", "b"], Targets = ["t"] }).Validate();
+        var back = JobSpec.FromJson(spec.ToJson());
+        Assert.Null(spec.ModelDifference(back));   // the column lists compare by content: a checkpoint's spec resumes
+        Assert.Equal("Data", spec.ModelDifference(back with { Data = back.Data with { Columns = back.Data.Columns with { Features = ["b", "a"] } } }));
+        Assert.Equal(["features"], JobSpec.FromJson("""{ "data": { "source": "parquet", "path": "x.parquet" } }""").Data.Columns.Features);
+    }
+
+    [Theory]
+    [InlineData("data/train.parquet", "parquet")]
+    [InlineData("DATA.PARQUET", "parquet")]
+    [InlineData("data.safetensors", "safetensors")]
+    [InlineData("data.parquet.bak", "safetensors")]
+    public void A_data_path_picks_its_source_by_extension(string path, string source) => Assert.Equal(source, DataSpec.SourceFor(path));
 
     [Fact]
     public void Json_round_trips_and_fills_defaults()

@@ -43,6 +43,23 @@ public sealed class SafetensorsSourceTests : IDisposable
         Assert.False(Same(source.Get(3).Features, source.Get(0).Features), "epochs are shuffled differently");
     }
 
+    /// <summary>
+    /// Epoch e is randperm(S) under the seed of (DataSeed, e, "shuffle"), as it always was: a job resumed from a checkpoint
+    /// written before files were cut into blocks (<see cref="ShuffledRows"/>) continues with its own batches.
+    /// </summary>
+    [Fact]
+    public void The_batch_order_is_the_one_older_checkpoints_were_trained_with()
+    {
+        using var scope = NewDisposeScope();
+        var spec = WriteData(samples: 10);
+        using var source = BatchSources.Create(spec);
+        var all = SafeTensors.Read(spec.Data.Path!)[SafetensorsSource.FeaturesName];
+        var rows = Enumerable.Range(0, 2).SelectMany(e =>
+            randperm(10, generator: new Generator(GroupInit.StableSeed(spec.Data.DataSeed, e, "shuffle"))).data<long>().ToArray()).ToArray();
+        for (int i = 0; i < 5; i++)   // 5 batches of 4: two epochs of 10
+            Assert.True(Same(source.Get(i).Features, all.index_select(0, tensor(rows[(i * 4)..(i * 4 + 4)]))), $"batch {i}");
+    }
+
     [Fact]
     public void A_prefetching_source_delivers_the_same_batches_in_order_after_jumps_and_repeats()
     {

@@ -52,4 +52,34 @@ public class TensorLifetimeTests
             Assert.Equal(before, LiveTensors.Count);
         });
     }
+
+    [Fact]
+    public void A_streaming_parquet_source_frees_its_row_groups_and_a_refused_one_leaves_nothing()
+    {
+        using var scratch = new ScratchDirectory();
+        var shape = new ModelShape { Groups = 3, Features = 5, Input = 4, Hidden = 6, Output = 2 };
+        var path = scratch.NewFile(".parquet");
+        var bad = scratch.NewFile(".parquet");
+        using (var scope = NewDisposeScope())
+        {
+            var features = ParquetFiles.Rows<double>(randn(30, 5, ScalarType.Float64));
+            var targets = ParquetFiles.Rows<double>(randn(30, 6, ScalarType.Float64));
+            ParquetFiles.Write(path, 30, 4, ParquetFiles.List("features", features), ParquetFiles.List("targets", targets));
+            targets[29] = targets[29][..5];   // the last row group's last list is short
+            ParquetFiles.Write(bad, 30, 4, ParquetFiles.List("features", features), ParquetFiles.List("targets", targets));
+        }
+        var spec = new JobSpec { Shape = shape, BatchSize = 4, DType = "float64", Data = new DataSpec { Source = "parquet", Path = path } };
+        LiveTensors.WithoutCollection(() =>
+        {
+            long before = LiveTensors.Count;
+            using (var source = new ParquetSource(spec, wholeFileBytes: 0))
+            {
+                for (int i = 0; i < 20; i++) source.Get(i).Dispose();   // more row groups than the cache holds
+                source.ReadRows(3, 20).Dispose();
+            }
+            Assert.Throws<InvalidDataException>(() => new ParquetSource(spec with { Data = spec.Data with { Path = bad } }, wholeFileBytes: 0));
+            Assert.Throws<InvalidDataException>(() => new ParquetSource(spec with { Data = spec.Data with { Path = bad } }));
+            Assert.Equal(before, LiveTensors.Count);
+        });
+    }
 }

@@ -120,12 +120,20 @@ public sealed class TrainSettings : ConnectionSettings
     public long? Seed { get; init; }
 
     [CommandOption("--data <SOURCE>")]
-    [Description("synthetic (a random teacher model makes the targets) or safetensors (--data-path). Default: synthetic.")]
+    [Description("synthetic (a random teacher model makes the targets), safetensors or parquet (--data-path). Default: synthetic, or the format of --data-path (parquet for a .parquet file, else safetensors).")]
     public string? DataSource { get; init; }
 
     [CommandOption("--data-path <FILE>")]
-    [Description("A .safetensors file with 'features' (S, D_feat) and 'targets' (S, N, D_out); read by the coordinator's silo.")]
+    [Description("A .safetensors file with 'features' (S, D_feat) and 'targets' (S, N, D_out), or a .parquet file with the columns of --feature-columns and --target-columns; read by the coordinator's silo.")]
     public string? DataPath { get; init; }
+
+    [CommandOption("--feature-columns <LIST>")]
+    [Description("Parquet: the columns holding the D_feat features, comma-separated, in order: one list column of D_feat numbers, or D_feat scalar columns (list columns share what scalar columns leave equally). float, double, int32 or int64; no nulls. Default: features.")]
+    public string? FeatureColumns { get; init; }
+
+    [CommandOption("--target-columns <LIST>")]
+    [Description("Parquet: the columns holding the N*D_out targets, comma-separated, read group-major (value g*D_out+o is group g's output o): one list column of N*D_out numbers, N list columns of D_out (one per group) or N*D_out scalar columns. Default: targets.")]
+    public string? TargetColumns { get; init; }
 
     [CommandOption("--data-seed <SEED>")]
     [Description("Seed of the batches (synthetic features, file shuffling): batch i depends only on it and i. Default: 1.")]
@@ -237,12 +245,17 @@ public sealed class TrainSettings : ConnectionSettings
             Seed = Seed ?? spec.Seed,
             Data = spec.Data with
             {
-                Source = DataSource ?? (DataPath is null ? spec.Data.Source : "safetensors"),
+                Source = DataSource ?? (DataPath is null ? spec.Data.Source : DataSpec.SourceFor(DataPath)),
                 Path = DataPath is null ? spec.Data.Path : Path.GetFullPath(DataPath),
+                Columns = spec.Data.Columns with
+                {
+                    Features = FeatureColumns is null ? spec.Data.Columns.Features : List(FeatureColumns),
+                    Targets = TargetColumns is null ? spec.Data.Columns.Targets : List(TargetColumns),
+                },
                 DataSeed = DataSeed ?? spec.Data.DataSeed,
                 TeacherSeed = TeacherSeed ?? spec.Data.TeacherSeed,
             },
-            Devices = Devices is null ? spec.Devices : Devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            Devices = Devices is null ? spec.Devices : List(Devices),
             WorkersPerDevice = WorkersPerDevice ?? spec.WorkersPerDevice,
             Transport = Transport ?? spec.Transport,
             LeaseSeconds = LeaseSeconds ?? spec.LeaseSeconds,
@@ -254,6 +267,8 @@ public sealed class TrainSettings : ConnectionSettings
             },
         };
     }
+
+    static string[] List(string commaSeparated) => commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     public override ValidationResult Validate()
     {

@@ -15,37 +15,50 @@ public static class BatchSources
     /// The source a spec names. Reads and checks data files now, so a bad file fails before training. For a GPU
     /// <paramref name="device"/> it delivers batches there: gathered on the device from samples that live there when
     /// they fit, else each prepared on the CPU while the step before it trains. On the CPU batches are made when asked
-    /// for (a background task would only compete with the step for the same cores).
+    /// for (a background task would only compete with the step for the same cores). A file source trains on the file's
+    /// first <paramref name="trainRows"/> rows (by default those Validation.Fraction leaves): validation holds out the rest.
     /// </summary>
-    public static IBatchSource Create(JobSpec spec, Device? device = null)
+    public static IBatchSource Create(JobSpec spec, Device? device = null, long? trainRows = null)
     {
         IBatchSource source = spec.Data.Source switch
         {
             "synthetic" => new SyntheticTeacherSource(spec),
-            "safetensors" => new SafetensorsSource(spec, device),
+            "safetensors" => new SafetensorsSource(spec, device, trainRows),
+            "parquet" => new ParquetSource(spec, device, trainRows),
             _ => throw new JobSpecException("Data.Source", $"'{spec.Data.Source}' is not a data source."),
         };
-        bool onDevice = source is SafetensorsSource { Device.type: TorchSharp.DeviceType.CUDA };
+        bool onDevice = source is SafetensorsSource { Device.type: TorchSharp.DeviceType.CUDA } or ParquetSource { Device.type: TorchSharp.DeviceType.CUDA };
         return device is { type: TorchSharp.DeviceType.CUDA } && !onDevice ? new PrefetchingBatchSource(source, device) : source;
     }
 
     /// <summary>
     /// The spec's held-out data, or null when it validates on none: the last Validation.Fraction of
-    /// <paramref name="train"/>'s file (the source <see cref="Create"/> made, which never trains on them), or the file at
-    /// Validation.Path, read and checked now. The samples are read where they live (the training file's, maybe on its GPU).
+    /// <paramref name="train"/>'s file (the source <see cref="Create"/> made, which never trains on them), or every row of
+    /// the file at Validation.Path (safetensors or Parquet by its extension, with the training data's layout), read and
+    /// checked now. Rows are read where the samples live (the training file's, maybe on its GPU).
     /// </summary>
     public static HeldOutData? HeldOut(JobSpec spec, IBatchSource train)
     {
         if (spec.Validation.Path is { } path)
         {
-            var file = new SafetensorsSource(spec, path, "Validation.Path", CPU, holdOut: 0);
-            return new HeldOutData(file, 0, file.Rows, owned: file);
+            if (!File.Exists(path)) throw new JobSpecException("Validation.Path", $"file '{path}' does not exist.");
+            var file = Create(spec with { Data = spec.Data with { Source = DataSpec.SourceFor(path), Path = path }, Validation = new ValidationSpec() }, CPU);
+            var rows = (ISampleRows)file;
+            return new HeldOutData(rows, 0, rows.Rows, owned: file);
         }
         if (spec.Validation.Fraction <= 0) return null;
-        var rows = (train is PrefetchingBatchSource prefetching ? prefetching.Inner : train) as ISampleRows
-                   ?? throw new JobSpecException("Validation.Fraction", $"data source '{spec.Data.Source}' has no samples to hold out.");
-        long held = HeldOutData.HeldOutRows(rows.Rows, spec.Validation.Fraction);
-        return new HeldOutData(rows, rows.Rows - held, held, owned: null);
+        var sampled = (train is PrefetchingBatchSource prefetching ? prefetching.Inner : train) as ISampleRows
+                      ?? throw new JobSpecException("Validation.Fraction", $"data source '{spec.Data.Source}' has no samples to hold out.");
+        long held = HeldOutData.HeldOutRows(sampled.Rows, spec.Validation.Fraction);
+        return new HeldOutData(sampled, sampled.Rows - held, held, owned: null);
+    }
+
+    /// <summary>The data file a spec names, checked to exist (the format's reader checks the rest).</summary>
+    internal static string DataPath(JobSpec spec)
+    {
+        string path = spec.Data.Path ?? throw new JobSpecException("Data.Path", $"is required for {spec.Data.Source} data.");
+        if (!File.Exists(path)) throw new JobSpecException("Data.Path", $"file '{path}' does not exist.");
+        return path;
     }
 
     internal static ScalarType DType(JobSpec spec) => Kernels.DTypeNames.Parse(spec.DType);

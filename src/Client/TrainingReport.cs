@@ -41,9 +41,9 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         }
     }
 
-    /// <summary>"val 0.0123 (best 0.0119 @ 800)"</summary>
+    /// <summary>"val@900 0.0123 (best 0.0119 @ 800)": the last evaluation, after step 900.</summary>
     static string Describe(EvalMetrics eval) =>
-        $"val {eval.Loss:G4}" + (eval.Best ? " (best)" : $" (best {eval.BestLoss:G4} @ {eval.BestStep})");
+        $"val@{eval.Step} {eval.Loss:G4}" + (eval.Best ? " (best)" : $" (best {eval.BestLoss:G4} @ {eval.BestStep})");
 
     /// <summary>"step 120/1000  loss 0.01234  13,210 samples/s  ETA 00:00:07"</summary>
     public string Line()

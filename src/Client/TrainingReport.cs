@@ -1,8 +1,7 @@
 using Orchestrator.Grains;
 using Orchestrator.Training;
 using Spectre.Console;
-using TorchSharp.Modules;
-using static TorchSharp.torch.utils.tensorboard;
+using Orchestrator.Client.TensorBoard;
 
 namespace Orchestrator.Client;
 
@@ -13,11 +12,27 @@ namespace Orchestrator.Client;
 public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep = 0)
 {
     readonly List<StepMetrics> steps = [];
-    readonly SummaryWriter? tensorboard = logDir is null ? null : SummaryWriter(logDir);   // writes each event straight to its file
+    readonly EventFileWriter? tensorboard = logDir is null ? null : Started(spec, new EventFileWriter(logDir));
     readonly PhaseTimer wall = new();
 
     public IReadOnlyList<StepMetrics> Steps => steps;
     public long FirstStep => firstStep;
+
+    /// <summary>The job's settings as TensorBoard hyperparameters (HParams tab) and its whole spec as text.</summary>
+    static EventFileWriter Started(JobSpec spec, EventFileWriter writer)
+    {
+        writer.HParams(new Dictionary<string, object>
+        {
+            ["groups"] = spec.Shape.Groups, ["features"] = spec.Shape.Features, ["input"] = spec.Shape.Input,
+            ["hidden"] = spec.Shape.Hidden, ["output"] = spec.Shape.Output, ["batch_size"] = spec.BatchSize, ["dtype"] = spec.DType,
+            ["lr"] = spec.Optimizer.LearningRate, ["weight_decay"] = spec.Optimizer.WeightDecay,
+            ["lr_schedule"] = spec.Optimizer.Schedule.Kind.ToString().ToLowerInvariant(), ["warmup_steps"] = spec.Optimizer.Schedule.WarmupSteps,
+            ["clip_norm"] = spec.Optimizer.ClipNorm, ["loss"] = spec.Loss.Kind.ToString().ToLowerInvariant(), ["steps"] = spec.Steps,
+            ["seed"] = spec.Seed, ["data"] = spec.Data.Source,
+        });
+        writer.Text("job/spec", $"```json\n{spec.ToJson()}\n```", 0);
+        return writer;
+    }
 
     /// <summary>The last evaluation on the held-out data, if the job has run one.</summary>
     public EvalMetrics? LastEval { get; private set; }
@@ -26,18 +41,18 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
     {
         steps.Add(metrics);
         int step = (int)metrics.Step;
-        tensorboard?.add_scalar("train/loss", (float)metrics.Loss, step);
-        tensorboard?.add_scalar("train/samples_per_second", (float)metrics.SamplesPerSecond, step);
-        tensorboard?.add_scalar("train/lr", (float)metrics.LearningRate, step);
-        if (metrics.GradientNorm is { } norm) tensorboard?.add_scalar("train/grad_norm", (float)norm, step);
+        tensorboard?.Scalar("train/loss", metrics.Loss, step);
+        tensorboard?.Scalar("train/samples_per_second", metrics.SamplesPerSecond, step);
+        tensorboard?.Scalar("train/lr", metrics.LearningRate, step);
+        if (metrics.GradientNorm is { } norm) tensorboard?.Scalar("train/grad_norm", norm, step);
         if (metrics.Eval is not { } eval) return;
         LastEval = eval;
         // Logged at the step count it follows, as "train/loss" of that step's batch is.
-        tensorboard?.add_scalar("val/loss", (float)eval.Loss, step);
+        tensorboard?.Scalar("val/loss", eval.Loss, step);
         foreach (var group in eval.Groups)
         {
-            tensorboard?.add_scalar($"val/group{group.Group}/loss", (float)group.Loss, step);
-            if (group.Auc is { } auc) tensorboard?.add_scalar($"val/group{group.Group}/auc", (float)auc, step);
+            tensorboard?.Scalar($"val/group{group.Group}/loss", group.Loss, step);
+            if (group.Auc is { } auc) tensorboard?.Scalar($"val/group{group.Group}/auc", auc, step);
         }
     }
 
@@ -60,6 +75,7 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
 
     public Panel Summary(JobStatus status)
     {
+        tensorboard?.HParamsEnd(succeeded: status.State == JobState.Finished);
         var table = new Grid().AddColumn(new GridColumn().PadRight(2)).AddColumn();
         void Row(string what, string value) => table.AddRow(new Markup($"[bold]{what}[/]"), new Text(value));
         Row("workers", string.Join("\n", status.Workers.Select(w =>

@@ -88,7 +88,7 @@ public sealed class TrainSettings : ConnectionSettings
     public double? ClipNorm { get; init; }
 
     [CommandOption("--loss <KIND>")]
-    [Description("mse (mean squared error) or bce (binary cross-entropy on logits: targets must be in [0, 1]; batches with others are rejected by number). Default: mse.")]
+    [Description("mse (mean squared error) or bce (binary cross-entropy on logits: targets must be in [[0, 1]]; batches with others are rejected by number). Default: mse.")]
     public string? Loss { get; init; }
 
     [CommandOption("--loss-weights <LIST>")]

@@ -155,6 +155,8 @@ public static class GpuCheck
         using (var verdict = new StepVerdict(loss, features.nan_to_num(), target, fence: null))
             results.Add(new(name, shape, "verdict: non-finite targets counted", Counted(verdict, features, target, $"targets hold {badTargets} NaN"), 0.5));
 
+        results.AddRange(CheckLosses(device, dtype, s));
+
         var pre = Draw([s.Batch, s.Groups * s.InputDim], 2, dtype, device);
         var dX = Draw([s.Batch, s.Groups * s.InputDim], 1, dtype, device);
         Poison(device, s, dtype);
@@ -188,6 +190,57 @@ public static class GpuCheck
             }
         }
         foreach (var w in fused.Concat(reference)) w.Dispose();
+        return results;
+    }
+
+    /// <summary>
+    /// The weighted MSE and the BCE of <see cref="JobLoss"/> (TorchSharp ops on the device) against their formulas in
+    /// float64 on the same rounded inputs, the BCE verdict's count of targets outside [0, 1], and a waiting update's
+    /// squared norm (<see cref="DeferredUpdate"/>, clipping's reduction).
+    /// </summary>
+    static IEnumerable<CheckResult> CheckLosses(Device device, ScalarType dtype, Shape s)
+    {
+        using var scope = NewDisposeScope();
+        string name = DTypeNames.Name(dtype), shape = s.ToString();
+        double tol = Tolerance(dtype);
+        var y = Draw([s.Batch, s.Groups, s.OutputDim], 3, dtype, device);
+        var labels = Draw([s.Batch, s.Groups, s.OutputDim], 1, dtype, device).gt(0).to(dtype);
+        var weights = Enumerable.Range(0, (int)s.Groups).Select(_ => 0.25 + Random.Shared.NextDouble() * 2).ToArray();
+        var w = tensor(weights, ScalarType.Float64, device).view(1, -1, 1);
+        var (y64, t64) = (y.to(ScalarType.Float64), labels.to(ScalarType.Float64));
+        long count = y.numel();
+        var results = new List<CheckResult>();
+        using (var bce = new JobLoss(new LossSpec { Kind = LossKind.Bce, GroupWeights = weights }))
+        {
+            var (loss, dY) = bce.Queue(y, labels);
+            var perElement = y64.clamp_min(0) - y64 * t64 + y64.abs().neg().exp().log1p();
+            results.Add(new(name, shape, "BCE loss (weighted)", Error(loss, (perElement.mean([0, 2]) * w.flatten()).mean()), tol));
+            results.Add(new(name, shape, "BCE dY (weighted)", Error(dY, ((sigmoid(y64) - t64) * w / count).to(dtype)), tol));
+        }
+        using (var mse = new JobLoss(new LossSpec { GroupWeights = weights }))
+        {
+            var (loss, dY) = mse.Queue(y, labels);
+            var diff = y64 - t64;
+            results.Add(new(name, shape, "MSE loss (weighted)", Error(loss, (diff.square().mean([0, 2]) * w.flatten()).mean()), tol));
+            results.Add(new(name, shape, "MSE dY (weighted)", Error(dY, (diff * 2 * w / count).to(dtype)), tol));
+        }
+        var features = Draw([s.Batch, s.InputDim], 1, dtype, device);
+        var outside = labels.clone();
+        long bad = 1 + Random.Shared.Next(4);
+        outside.view(-1).narrow(0, 0, bad).fill_(1.5);
+        using (var verdict = new StepVerdict(zeros([], ScalarType.Float64, device), features, outside, fence: null, targetsAreProbabilities: true))
+            results.Add(new(name, shape, "verdict: BCE targets outside [0, 1] counted", Counted(verdict, features, outside, $"{bad} of its targets are outside"), 0.5));
+
+        var gradients = new[] { Draw([s.Groups, s.InputDim, 2 * s.HiddenDim], 1e-2, dtype, device), Draw([s.Groups, s.HiddenDim, s.OutputDim], 1e-2, dtype, device) };
+        var masters = gradients.Select(g => new MasterWeight(zeros_like(g, ScalarType.Float32), dtype)).ToArray();
+        using (var adam = new AdamW(new OptimizerSpec(), masters))
+        using (var update = new DeferredUpdate(adam))
+        {
+            update.Hold(gradients.Select(g => g.clone()).ToArray());
+            double expected = gradients.Sum(g => g.to(ScalarType.Float64).square().sum().item<double>());
+            results.Add(new(name, shape, "gradient squared norm (clipping)", Math.Abs(update.SquaredNorm() - expected) / expected, 1e-6));
+        }
+        foreach (var m in masters) m.Dispose();
         return results;
     }
 

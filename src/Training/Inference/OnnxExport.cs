@@ -1,4 +1,3 @@
-using System.Globalization;
 using Google.Protobuf;
 using Onnx;
 using static TorchSharp.torch;
@@ -37,9 +36,11 @@ public static class OnnxExport
         OutputFile.Write(output, onnx.WriteTo);
     }
 
-    /// <summary>The ONNX model of <paramref name="model"/>, its weights converted to float32.</summary>
+    /// <summary>The ONNX model of <paramref name="model"/>, loaded in float32: its weights are the checkpoint's float32 masters.</summary>
     public static ModelProto Build(TrainedModel model)
     {
+        if (model.DType != ScalarType.Float32)
+            throw new ArgumentException($"the model runs in {model.DType}; ONNX export takes it loaded in float32 (its float32 master weights).", nameof(model));
         var shape = model.Job.Shape;
         long weights = (long)shape.Features * shape.Groups * shape.Input + (long)shape.Groups * shape.Input
                        + (long)shape.Groups * shape.Input * 2 * shape.Hidden + (long)shape.Groups * shape.Hidden * shape.Output;
@@ -85,28 +86,9 @@ public static class OnnxExport
             Graph = graph,
         };
         onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
-        foreach (var (key, value) in Metadata(model))
+        foreach (var (key, value) in model.Metadata())
             onnx.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return onnx;
-    }
-
-    /// <summary>What the ONNX file says about the model it holds.</summary>
-    public static Dictionary<string, string> Metadata(TrainedModel model)
-    {
-        var (job, shape) = (model.Job, model.Job.Shape);
-        string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
-        return new()
-        {
-            ["job"] = job.Name,
-            ["step"] = Number(model.Step),
-            ["groups"] = Number(shape.Groups),
-            ["features"] = Number(shape.Features),
-            ["input"] = Number(shape.Input),
-            ["hidden"] = Number(shape.Hidden),
-            ["output"] = Number(shape.Output),
-            ["loss"] = job.Loss.Kind.ToString().ToLowerInvariant(),
-            ["trained_dtype"] = Kernels.DTypeNames.Name(Kernels.DTypeNames.Parse(job.DType)),
-        };
     }
 
     /// <summary>silu(input) = input * Sigmoid(input), as two nodes.</summary>
@@ -133,10 +115,10 @@ public static class OnnxExport
         return perm;
     }
 
-    /// <summary>A float32 tensor of the weights' values (any float dtype, any device), little-endian raw data.</summary>
+    /// <summary>A float32 tensor of the weights' values (on any device), little-endian raw data.</summary>
     static TensorProto Initializer(string name, Tensor weights)
     {
-        using var data = weights.detach().to(ScalarType.Float32, CPU, copy: true).contiguous();
+        using var data = weights.detach().cpu().contiguous();
         var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(data.bytes) };
         tensor.Dims.AddRange(data.shape);
         return tensor;

@@ -9,8 +9,8 @@ public sealed record PredictionSummary(long Samples, int Groups, int Outputs, bo
 /// <summary>
 /// Predictions for a data file in the training layout (<see cref="SafetensorsSource"/>: "features" (S, D_feat); any
 /// "targets" are not read) as a .safetensors file: "predictions" (S, N, D_out) float32, the model's raw outputs (logits
-/// for bce jobs), and for bce jobs "probabilities" (S, N, D_out) float32 = sigmoid(predictions). The metadata names the
-/// job, its step and the dtype the model ran in.
+/// for bce jobs), and for bce jobs "probabilities" (S, N, D_out) float32 = sigmoid(predictions). The metadata is
+/// <see cref="TrainedModel.Metadata"/>.
 /// </summary>
 public static class PredictionFile
 {
@@ -18,31 +18,26 @@ public static class PredictionFile
     public const string ProbabilitiesName = "probabilities";
 
     /// <summary>
-    /// Reads <paramref name="dataPath"/>'s features, checks them against the model, predicts in batches of
+    /// Predicts <paramref name="features"/> (S, D_feat) (<see cref="ReadFeatures"/>) in batches of
     /// <paramref name="batchSize"/> and writes <paramref name="outputPath"/> (checked writable first).
     /// </summary>
-    public static PredictionSummary Write(TrainedModel model, string dataPath, string outputPath, int batchSize)
+    public static PredictionSummary Write(TrainedModel model, Tensor features, string outputPath, int batchSize)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         string output = OutputFile.CheckWritable(outputPath, "--output");
         using var scope = NewDisposeScope();
-        using var features = ReadFeatures(dataPath, model.Job);                                  // (S, D_feat)
         var predictions = model.PredictInBatches(features, batchSize, ScalarType.Float32);      // (S, N, D_out)
         var tensors = new Dictionary<string, Tensor> { [PredictionsName] = predictions };
         bool logits = model.Job.Loss.Kind == LossKind.Bce;
         if (logits) tensors[ProbabilitiesName] = sigmoid(predictions);                          // (S, N, D_out)
-        var metadata = new Dictionary<string, string>
-        {
-            ["job"] = model.Job.Name,
-            ["step"] = model.Step.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["dtype"] = Kernels.DTypeNames.Name(model.DType),
-            ["loss"] = model.Job.Loss.Kind.ToString().ToLowerInvariant(),
-        };
-        OutputFile.Write(output, stream => SafeTensors.Write(stream, tensors, metadata));
+        OutputFile.Write(output, stream => SafeTensors.Write(stream, tensors, model.Metadata()));
         return new PredictionSummary(features.shape[0], model.Job.Shape.Groups, model.Job.Shape.Output, logits);
     }
 
-    /// <summary>"features" (S, D_feat) of the file, on the CPU in the file's dtype; any other tensor is left unread.</summary>
+    /// <summary>
+    /// "features" (S, D_feat) of the file, on the CPU in the file's dtype, checked against <paramref name="job"/> (read
+    /// from the checkpoint's manifest, before its weights are loaded); any other tensor is left unread. The caller owns it.
+    /// </summary>
     public static Tensor ReadFeatures(string path, JobSpec job)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"--data: file '{path}' does not exist.");

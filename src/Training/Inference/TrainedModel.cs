@@ -1,3 +1,4 @@
+using System.Globalization;
 using Orchestrator.Training.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -93,6 +94,29 @@ public sealed class TrainedModel : IDisposable
             predictions.narrow(0, start, count).copy_(Predict(batch));        // (b, N, D_out)
         }
         return predictions;
+    }
+
+    /// <summary>
+    /// What files made from this model say about it: the job, its step, shape and loss, the dtype it trained in and the
+    /// one it runs in here.
+    /// </summary>
+    public Dictionary<string, string> Metadata()
+    {
+        var shape = Job.Shape;
+        string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
+        return new()
+        {
+            ["job"] = Job.Name,
+            ["step"] = Number(Step),
+            ["groups"] = Number(shape.Groups),
+            ["features"] = Number(shape.Features),
+            ["input"] = Number(shape.Input),
+            ["hidden"] = Number(shape.Hidden),
+            ["output"] = Number(shape.Output),
+            ["loss"] = Job.Loss.Kind.ToString().ToLowerInvariant(),
+            ["trained_dtype"] = Kernels.DTypeNames.Name(Kernels.DTypeNames.Parse(Job.DType)),
+            ["dtype"] = Kernels.DTypeNames.Name(DType),
+        };
     }
 
     public void Dispose()

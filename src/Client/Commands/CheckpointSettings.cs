@@ -10,16 +10,13 @@ public class CheckpointSettings : CommandSettings
 {
     [CommandOption("--checkpoint <DIR>")]
     [Description("The checkpoint: a step directory (CHECKPOINT_DIR/JOB/step-000000123) or a job directory (CHECKPOINT_DIR/JOB), whose 'latest' checkpoint is taken (or 'best' with --best). Its files are checked against their SHA-256 in the manifest before use.")]
-    public string? Checkpoint { get; init; }
+    public string Checkpoint { get; init; } = "";
 
     [CommandOption("--best")]
     [Description("With a job directory: take the checkpoint with the lowest validation loss (the 'best' pointer; jobs trained with --val-fraction or --val-data) instead of the latest.")]
     public bool Best { get; init; }
 
     public CheckpointPointer Pointer => Best ? CheckpointPointer.Best : CheckpointPointer.Latest;
-
-    /// <summary>--checkpoint, which validation has made sure is given.</summary>
-    public string CheckpointDirectory => Checkpoint ?? throw new InvalidOperationException("--checkpoint is required.");
 
     public override ValidationResult Validate() =>
         string.IsNullOrWhiteSpace(Checkpoint) ? ValidationResult.Error("--checkpoint <DIR> is required: a step directory or a job directory.")

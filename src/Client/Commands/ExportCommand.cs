@@ -13,7 +13,7 @@ public sealed class ExportCommand : Command<ExportCommand.Settings>
     {
         [CommandOption("--onnx <FILE>")]
         [Description("The ONNX file to write (opset 17): input 'features' (batch, D_feat) float32, output 'predictions' (batch, N, D_out), the raw outputs, and for bce jobs 'probabilities' = sigmoid; float32 weights (the checkpoint's masters); the job, step, shape and loss in its metadata. Replaced atomically; its directory must exist.")]
-        public string? Onnx { get; init; }
+        public string Onnx { get; init; } = "";
 
         public override ValidationResult Validate()
         {
@@ -26,9 +26,9 @@ public sealed class ExportCommand : Command<ExportCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation) =>
         InferenceErrors.Report(() =>
         {
-            OutputFile.CheckWritable(settings.Onnx!, "--onnx");
-            using var model = TrainedModel.Load(CheckpointLocation.Open(settings.CheckpointDirectory, settings.Pointer), CPU, ScalarType.Float32);
-            OnnxExport.Write(model, settings.Onnx!);
+            OutputFile.CheckWritable(settings.Onnx, "--onnx");
+            using var model = TrainedModel.Load(CheckpointLocation.Open(settings.Checkpoint, settings.Pointer), CPU, ScalarType.Float32);
+            OnnxExport.Write(model, settings.Onnx);
             var shape = model.Job.Shape;
             AnsiConsole.WriteLine(
                 $"job '{model.Job.Name}' step {model.Step} -> '{settings.Onnx}': features (batch, {shape.Features}) -> predictions (batch, {shape.Groups}, {shape.Output})" +

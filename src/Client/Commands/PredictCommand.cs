@@ -13,11 +13,11 @@ public sealed class PredictCommand : Command<PredictSettings>
         {
             var device = Devices.Parse(settings.Device);
             var dtype = settings.DType is null ? (TorchSharp.torch.ScalarType?)null : DTypeNames.Parse(settings.DType, "--dtype");
-            OutputFile.CheckWritable(settings.Output!, "--output");
-            var checkpoint = CheckpointLocation.Open(settings.CheckpointDirectory, settings.Pointer);
-            using var features = PredictionFile.ReadFeatures(settings.Data!, checkpoint.Manifest.Job);   // (S, D_feat)
+            OutputFile.CheckWritable(settings.Output, "--output");
+            var checkpoint = CheckpointLocation.Open(settings.Checkpoint, settings.Pointer);
+            using var features = PredictionFile.ReadFeatures(settings.Data, checkpoint.Manifest.Job);   // (S, D_feat)
             using var model = TrainedModel.Load(checkpoint, device, dtype);
-            var written = PredictionFile.Write(model, features, settings.Output!, settings.BatchSize);
+            var written = PredictionFile.Write(model, features, settings.Output, settings.BatchSize);
             AnsiConsole.WriteLine(
                 $"job '{model.Job.Name}' step {model.Step} ({DTypeNames.Name(model.DType)} on {model.Device}): {written.Samples} samples -> " +
                 $"'{settings.Output}' predictions ({written.Samples}, {written.Groups}, {written.Outputs}){(written.Probabilities ? " and probabilities" : "")}");

@@ -9,11 +9,11 @@ public sealed class PredictSettings : CheckpointSettings
 {
     [CommandOption("--data <FILE>")]
     [Description("A .safetensors file holding 'features' (S, D_feat), the layout training reads (any 'targets' are ignored); the feature width must be the job's.")]
-    public string? Data { get; init; }
+    public string Data { get; init; } = "";
 
     [CommandOption("--output <FILE>")]
     [Description("The .safetensors file to write: 'predictions' (S, N, D_out) float32, the model's raw outputs (logits for bce jobs), and for bce jobs 'probabilities' = sigmoid(predictions). Replaced atomically; its directory must exist.")]
-    public string? Output { get; init; }
+    public string Output { get; init; } = "";
 
     [CommandOption("--device <DEVICE>"), DefaultValue("cpu")]
     [Description("Where the model runs: cpu or cuda:N. Only one batch's inputs and outputs are on it at a time.")]

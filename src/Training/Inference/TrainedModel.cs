@@ -31,6 +31,7 @@ public sealed class TrainedModel : IDisposable
     /// <summary>
     /// Reads the checkpoint's trunk and towers (every file's length, SHA-256 and tensors checked, as
     /// <see cref="Checkpoint.Verify"/> checks them) onto <paramref name="device"/> in <paramref name="dtype"/> (null: the job's).
+    /// The AdamW moments are read with the weights, to be checked, on the CPU, and dropped before this returns.
     /// </summary>
     public static TrainedModel Load(Checkpoint checkpoint, Device device, ScalarType? dtype = null)
     {
@@ -75,15 +76,13 @@ public sealed class TrainedModel : IDisposable
     }
 
     /// <summary>
-    /// features (S, D_feat) of any floating dtype, on the CPU -> the raw outputs (S, N, D_out) in
+    /// features (S, D_feat) of any floating dtype, on the CPU (the trunk checks their width) -> the raw outputs (S, N, D_out) in
     /// <paramref name="outputDType"/> on the CPU, computed <paramref name="batchSize"/> rows at a time: only one batch's
     /// inputs and outputs are on the device at once.
     /// </summary>
     public Tensor PredictInBatches(Tensor features, int batchSize, ScalarType outputDType)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
-        if (features.dim() != 2 || features.shape[1] != Job.Shape.Features)
-            throw new ArgumentException($"features are ({string.Join(", ", features.shape)}) but job '{Job.Name}' reads (S, {Job.Shape.Features}).", nameof(features));
         long samples = features.shape[0];
         var predictions = empty([samples, Job.Shape.Groups, Job.Shape.Output], outputDType);   // (S, N, D_out)
         for (long start = 0; start < samples; start += batchSize)

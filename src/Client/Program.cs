@@ -22,6 +22,14 @@ app.Configure(config =>
     config.AddCommand<StopCommand>("stop")
         .WithDescription("Stop a job of the cluster, whoever started it: checkpoint it (unless --discard) and release its devices.")
         .WithExample("stop", "demo", "--gateway", "localhost:30000");
+    config.AddCommand<PredictCommand>("predict")
+        .WithDescription("Run a checkpoint's model on the features of a .safetensors file and write its predictions to another.")
+        .WithExample("predict", "--checkpoint", "ckpt/demo", "--data", "test.safetensors", "--output", "preds.safetensors")
+        .WithExample("predict", "--checkpoint", "ckpt/demo", "--best", "--data", "test.safetensors", "--output", "preds.safetensors", "--device", "cuda:0");
+    config.AddCommand<ExportCommand>("export")
+        .WithDescription("Write a checkpoint's model (trunk and towers) as an ONNX file, for ONNX Runtime and other serving stacks.")
+        .WithExample("export", "--checkpoint", "ckpt/demo", "--onnx", "demo.onnx")
+        .WithExample("export", "--checkpoint", "ckpt/demo/step-000001000", "--onnx", "demo.onnx");
     config.AddCommand<BenchCommand>("bench")
         .WithDescription("Time the grouped kernels against the per-group loop and the device's measured ceilings.")
         .WithExample("bench", "--device", "cuda:0", "--dtype", "bf16");

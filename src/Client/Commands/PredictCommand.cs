@@ -1,0 +1,25 @@
+using Orchestrator.Kernels;
+using Orchestrator.Training.Inference;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Orchestrator.Client.Commands;
+
+/// <summary>`orchestrator predict`: a checkpoint's model on a data file's features, the outputs to a .safetensors file.</summary>
+public sealed class PredictCommand : Command<PredictSettings>
+{
+    public override int Execute(CommandContext context, PredictSettings settings, CancellationToken cancellation) =>
+        InferenceErrors.Report(() =>
+        {
+            var device = Devices.Parse(settings.Device);
+            var dtype = settings.DType is null ? (TorchSharp.torch.ScalarType?)null : DTypeNames.Parse(settings.DType, "--dtype");
+            OutputFile.CheckWritable(settings.Output, "--output");
+            var checkpoint = CheckpointLocation.Open(settings.Checkpoint, settings.Pointer);
+            using var features = PredictionFile.ReadFeatures(settings.Data, checkpoint.Manifest.Job);   // (S, D_feat)
+            using var model = TrainedModel.Load(checkpoint, device, dtype);
+            var written = PredictionFile.Write(model, features, settings.Output, settings.BatchSize);
+            AnsiConsole.WriteLine(
+                $"job '{model.Job.Name}' step {model.Step} ({DTypeNames.Name(model.DType)} on {model.Device}): {written.Samples} samples -> " +
+                $"'{settings.Output}' predictions ({written.Samples}, {written.Groups}, {written.Outputs}){(written.Probabilities ? " and probabilities" : "")}");
+        });
+}

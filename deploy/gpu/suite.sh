@@ -3,7 +3,7 @@
 # correctness check and the benchmarks; logs and tables go to $OUT (default ./gpu-results).
 #
 #   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: kernels check cluster-check bench bench-fp16 step scaling
-#                                                      transport-bench train checkpoint transport (default: check bench)
+#                                                      transport-bench train checkpoint transport features (default: check bench)
 set -uo pipefail
 repo=$(pwd)
 package=$(realpath "${1:-.carry/orchestrator-linux-x64.tar.xz}")
@@ -64,6 +64,36 @@ for step in $steps; do
                   run "transport-$transport" train --name "t-$transport" "${layout[@]}" --local-devices cuda:0 --devices cuda:0 \
                     --transport "$transport" --groups 12 --features 256 --input 256 --hidden 512 --output 256 --batch-size 2048 --steps 60
                 done ;;
+    features)   # the training options on the GPU (bf16): weighted BCE, a cosine schedule, clipping, validation and early
+                # stopping on a generated file, TensorBoard; then predict on the GPU and export to ONNX from its checkpoint
+                python3 - "$work/clicks.safetensors" <<'PY'
+import json, struct, sys, torch
+g = torch.Generator().manual_seed(7)
+f = torch.randn(60000, 32, generator=g)
+t = (torch.rand(60000, 4, 16, generator=g) < torch.sigmoid(f[:, :4, None] * 2)).float()   # learnable labels
+tensors = {"features": f, "targets": t}
+header, offset, blobs = {}, 0, []
+for name, x in tensors.items():
+    b = x.numpy().tobytes(); header[name] = {"dtype": "F32", "shape": list(x.shape), "data_offsets": [offset, offset + len(b)]}
+    offset += len(b); blobs.append(b)
+h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+                run features-train train --name clicks --local-devices cuda:0 --devices cuda:0 --dtype bfloat16 \
+                  --data-path "$work/clicks.safetensors" --loss bce --loss-weights 1,2,1,0.5 --val-fraction 0.1 --eval-every 100 \
+                  --early-stop-patience 5 --lr 3e-3 --warmup-steps 50 --lr-schedule cosine --min-lr 1e-5 --clip-norm 1 \
+                  --steps 600 --checkpoint-dir "$work/ckpt" --logdir "$out/tb-clicks"
+                run features-predict predict --checkpoint "$work/ckpt/clicks" --best --data "$work/clicks.safetensors" \
+                  --output "$work/preds.safetensors" --device cuda:0
+                run features-export export --checkpoint "$work/ckpt/clicks" --onnx "$out/clicks.onnx"
+                run features-tensorboard python3 -c 'import sys, glob
+try:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+except ImportError:
+    print("tensorboard is not installed here: event files not read back"); sys.exit(0)
+acc = EventAccumulator(sys.argv[1]); acc.Reload()
+for tag in acc.Tags()["scalars"]:
+    s = acc.Scalars(tag); print(tag, len(s), "wall", s[0].wall_time, "->", s[-1].wall_time, "last", s[-1].value)' "$out/tb-clicks" ;;
     *) echo "unknown step $step"; status=1 ;;
   esac
 done

@@ -142,15 +142,21 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public ValueTask DisposeAsync() => new(StopAsync(hosts, Processes));
+    public ValueTask DisposeAsync() => new(StopAsync(CancellationToken.None));
+
+    /// <summary>
+    /// Stops the connection (<see cref="DisposeAsync"/>); once <paramref name="abort"/> is cancelled, silos in this process
+    /// stop ungracefully, without waiting for the grain calls in flight (a training step).
+    /// </summary>
+    public Task StopAsync(CancellationToken abort) => StopAsync(hosts, Processes, abort);
 
     /// <summary>Stops silo processes first (they leave while the primary still answers), then the hosts, newest first.</summary>
-    static async Task StopAsync(IReadOnlyList<IHost> hosts, IReadOnlyList<LocalSiloProcess> processes)
+    static async Task StopAsync(IReadOnlyList<IHost> hosts, IReadOnlyList<LocalSiloProcess> processes, CancellationToken abort = default)
     {
         await Task.WhenAll(processes.Select(p => p.DisposeAsync().AsTask()));
         foreach (var host in hosts.Reverse())
         {
-            await host.StopAsync();
+            await host.StopAsync(abort);
             host.Dispose();
         }
     }

@@ -18,6 +18,8 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
 
     public IReadOnlyList<StepMetrics> Steps => steps;
     public long FirstStep => firstStep;
+    /// <summary>The step the job trains next (a recovered job may have rewound to its checkpoint).</summary>
+    public long NextStep => steps.Count == 0 ? firstStep : steps[^1].Step + 1;
 
     public void Add(StepMetrics metrics)
     {

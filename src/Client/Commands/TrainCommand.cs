@@ -43,7 +43,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
         }
         finally
         {
-            // After a second signal the embedded silos stop at once (Orleans' ungraceful stop), not after the step in flight.
+            // After a second signal this stops waiting for the silos in this process, which would wait for the step in flight.
             await connection.StopAsync(signals.Aborting);
         }
         if (aborted) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(TrainInterruption.Aborted(settings, spec))}[/]");

@@ -21,7 +21,7 @@ static partial class TrainInterruption
         string stopped = $"unfinished: job '{spec.Name}' stopped by {signal.Name} at step {status.StepsDone} of {spec.Steps}; ";
         return status.LastCheckpointStep is { } step && spec.Checkpoint.Directory is { } root
             ? stopped + $"its checkpoint at step {step} is {Path.Combine(root, spec.Name, CheckpointPaths.StepDirectoryName(step))}. " +
-              $"Continue with: {ResumeCommand(settings, spec, root)}"
+              $"Continue with:{Environment.NewLine}  {ResumeCommand(settings, spec, root)}"
             : stopped + "it has no --checkpoint-dir, so the progress since it started is not saved.";
     }
 
@@ -32,12 +32,12 @@ static partial class TrainInterruption
         if (settings.HasCluster)
             return $"aborted: job '{name}' is left to its coordinator, which " + (spec.Checkpoint.Directory is { } root
                 ? $"checkpoints it at its last completed step and releases its devices when its lease of {spec.LeaseSeconds} s runs out (--lease); " +
-                  $"then continue with: {ResumeCommand(settings, spec, root)}"
+                  $"then continue with:{Environment.NewLine}  {ResumeCommand(settings, spec, root)}"
                 : $"releases its devices when its lease of {spec.LeaseSeconds} s runs out (--lease); the job has no --checkpoint-dir, so its progress is not saved.");
         string gone = $"aborted: the silo of job '{name}' ran in this process and stopped with it, ";
         if (spec.Checkpoint.Directory is not { } directory) return gone + "and the job has no --checkpoint-dir, so its progress is lost.";
         return CheckpointedJob.Find(directory, name) is { } newest
-            ? gone + $"so the steps after its newest checkpoint (step {newest.Step}) are lost; continue from that one with: {ResumeCommand(settings, spec, directory)}"
+            ? gone + $"so the steps after its newest checkpoint (step {newest.Step}) are lost; continue from that one with:{Environment.NewLine}  {ResumeCommand(settings, spec, directory)}"
             : gone + "and it had no checkpoint yet (--checkpoint-every saves them while it trains), so its progress is lost.";
     }
 

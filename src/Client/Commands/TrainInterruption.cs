@@ -20,8 +20,8 @@ static partial class TrainInterruption
     {
         string stopped = $"unfinished: job '{spec.Name}' stopped by {signal.Name} at step {status.StepsDone} of {spec.Steps}; ";
         return status.LastCheckpointStep is { } step && spec.Checkpoint.Directory is { } root
-            ? stopped + $"its checkpoint at step {step} is {Path.Combine(root, spec.Name, CheckpointPaths.StepDirectoryName(step))}. " +
-              $"Continue with:{Environment.NewLine}  {ResumeCommand(settings, spec, root)}"
+            ? stopped + $"its checkpoint at step {step} is{Environment.NewLine}  {Path.Combine(root, spec.Name, CheckpointPaths.StepDirectoryName(step))}" +
+              $"{Environment.NewLine}Continue with:{Environment.NewLine}  {ResumeCommand(settings, spec, root)}"
             : stopped + "it has no --checkpoint-dir, so the progress since it started is not saved.";
     }
 

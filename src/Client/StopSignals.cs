@@ -37,14 +37,14 @@ public sealed class StopSignals : IDisposable
     public CancellationToken Stopping => stopping.Token;
     public CancellationToken Aborting => aborting.Token;
 
-    /// <summary>The first signal received; null while none was.</summary>
-    public Signal? First
+    /// <summary>The first signal received (once <see cref="Stopping"/> is cancelled).</summary>
+    public Signal First
     {
-        get { lock (gate) return first; }
+        get { lock (gate) return first ?? throw new InvalidOperationException("no signal was received."); }
     }
 
     /// <summary>128 + the first signal's number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).</summary>
-    public int ExitCode => 128 + (First ?? throw new InvalidOperationException("no signal was received.")).Number;
+    public int ExitCode => 128 + First.Number;
 
     void Receive(Signal signal, PosixSignalContext context)
     {
@@ -59,10 +59,12 @@ public sealed class StopSignals : IDisposable
         (again ? aborting : stopping).Cancel();
     }
 
+    /// <summary>
+    /// Unregisters; the token sources stay undisposed (they hold no timer), since a handler that was already running
+    /// may still cancel them.
+    /// </summary>
     public void Dispose()
     {
         foreach (var registration in registrations) registration.Dispose();
-        stopping.Dispose();
-        aborting.Dispose();
     }
 }

@@ -92,7 +92,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             var final = await session.Coordinator.GetStatusAsync().WaitAsync(abort);
             AnsiConsole.Write(report.Summary(final));
             if (!unfinished) return 0;
-            AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(TrainInterruption.Stopped(settings, spec, final, signals.First!))}[/]");
+            AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(TrainInterruption.Stopped(settings, spec, final, signals.First))}[/]");
             return signals.ExitCode;
         }
         finally

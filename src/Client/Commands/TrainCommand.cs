@@ -20,8 +20,10 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
     {
         var spec = settings.ToJobSpec().Validate();
         if (settings.Resume && settings.HasCluster && settings.ResumedFrom() is null)
-            AnsiConsole.MarkupLineInterpolated(
-                $"[yellow]--resume: no checkpoint of '{spec.Name}' is readable here under '{spec.Checkpoint.Directory}' (the cluster's silos read it), so the job's settings come from the options given, as when it started: give every model option it was started with (or its --spec); the coordinator refuses a model that differs from its checkpoint.[/]");
+            AnsiConsole.MarkupLine("[yellow]" + Markup.Escape(
+                $"--resume: no checkpoint of '{spec.Name}' is readable here under '{spec.Checkpoint.Directory}' (the cluster's silos read it), " +
+                "so the job's settings come from the options given, as when it started: give every model option it was started with " +
+                "(or its --spec); the coordinator refuses a model that differs from its checkpoint.") + "[/]");
         using var signals = new StopSignals((signal, again) =>
             AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(TrainInterruption.Received(signal, again, spec))}[/]"));
         var options = settings.ToOptions(settings.ConfiguredGateways);

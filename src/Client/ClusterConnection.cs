@@ -144,6 +144,26 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
 
     public ValueTask DisposeAsync() => new(StopAsync(hosts, Processes));
 
+    /// <summary>
+    /// Stops the connection as <see cref="DisposeAsync"/> does, but stops waiting once <paramref name="abort"/> is
+    /// cancelled. Cancelled before, it only sends the silo processes SIGTERM (they leave by themselves) and leaves the
+    /// silos in this process to end with it: a graceful stop would wait for the grain calls in flight (a training step)
+    /// and deactivate grains under them, and Orleans' ungraceful stop disposes the silo's services under them, either
+    /// way with errors in the log.
+    /// </summary>
+    public async Task StopAsync(CancellationToken abort)
+    {
+        var stopping = abort.IsCancellationRequested ? Task.WhenAll(Processes.Select(p => p.DisposeAsync().AsTask())) : StopAsync(hosts, Processes);
+        try
+        {
+            await stopping.WaitAsync(abort);
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            // aborted: what is still stopping ends with the process
+        }
+    }
+
     /// <summary>Stops silo processes first (they leave while the primary still answers), then the hosts, newest first.</summary>
     static async Task StopAsync(IReadOnlyList<IHost> hosts, IReadOnlyList<LocalSiloProcess> processes)
     {

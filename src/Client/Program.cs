@@ -10,11 +10,14 @@ app.Configure(config =>
 {
     config.SetApplicationName("orchestrator");
     config.AddCommand<TrainCommand>("train")
-        .WithDescription("Train a job: on the cluster behind --gateway, or on a silo started in this process when no gateway is given.")
+        .WithDescription("Train a job: on the cluster behind --gateway, or on a silo started in this process when no gateway is given. " +
+                         "SIGINT (Ctrl+C), SIGTERM or SIGHUP stops it after the step in progress, saves a checkpoint when it has --checkpoint-dir, " +
+                         "says how to --resume, and exits 130, 143 or 129 (128 + the signal); a second signal aborts at once. 0: the job finished.")
         .WithExample("train")
         .WithExample("train", "--steps", "2000", "--groups", "8", "--logdir", "runs/demo")
         .WithExample("train", "--spec", "job.json", "--gateway", "10.0.0.5:30000")
-        .WithExample("train", "--redis", "10.0.0.2:6379,password=SECRET", "--steps", "1000");
+        .WithExample("train", "--redis", "10.0.0.2:6379,password=SECRET", "--steps", "1000")
+        .WithExample("train", "--checkpoint-dir", "ckpt", "--name", "demo", "--resume", "--steps", "2000");
     config.AddCommand<StatusCommand>("status")
         .WithDescription("Show the cluster's devices and jobs.")
         .WithExample("status", "--gateway", "localhost:30000")
@@ -47,11 +50,5 @@ app.Configure(config =>
         .WithDescription("Check the kernels on a GPU against the float64 loop reference.")
         .WithExample("gpu-check", "--device", "cuda:0");
 });
-// Ctrl+C stops training after the current step; the summary is still printed and the job released.
-using var cancel = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    cancel.Cancel();
-};
-return await app.RunAsync(args, cancel.Token);
+// train handles SIGINT and SIGTERM itself while it trains (StopSignals: it saves, then exits 130 or 143).
+return await app.RunAsync(args);

@@ -9,7 +9,7 @@ namespace Orchestrator.Client;
 /// Per-step metrics of a run that starts at step <paramref name="firstStep"/> (0, or the step a resumed job continues
 /// from): the live line's text, TensorBoard scalars and the final summary.
 /// </summary>
-public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep = 0)
+public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep = 0) : IDisposable
 {
     readonly List<StepMetrics> steps = [];
     readonly EventFileWriter? tensorboard = logDir is null ? null : Started(spec, new EventFileWriter(logDir));
@@ -17,6 +17,8 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
 
     public IReadOnlyList<StepMetrics> Steps => steps;
     public long FirstStep => firstStep;
+    /// <summary>The step the job trains next (a recovered job may have rewound to its checkpoint).</summary>
+    public long NextStep => steps.Count == 0 ? firstStep : steps[^1].Step + 1;
 
     /// <summary>The job's settings as TensorBoard hyperparameters (HParams tab) and its whole spec as text.</summary>
     static EventFileWriter Started(JobSpec spec, EventFileWriter writer)
@@ -104,4 +106,6 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         if (logDir is not null) Row("tensorboard", Path.GetFullPath(logDir));
         return new Panel(table).Header($" {Markup.Escape(spec.Name)} ");
     }
+
+    public void Dispose() => tensorboard?.Dispose();
 }

@@ -25,15 +25,18 @@ public sealed class JobLoss(LossSpec spec) : IDisposable
             throw new ArgumentException($"output ({string.Join(", ", y.shape)}) and target ({string.Join(", ", target.shape)}) differ in shape.");
         using var scope = NewDisposeScope();
         var perGroup = GroupMeans(y, target);                                  // (N) float64
-        var gradient = spec.Kind == LossKind.Mse ? (y - target).mul_(2.0) : sigmoid(y).sub_(target);
+        // Half precision computes dY in float32 and rounds it once: w / n is small (n = B N D_out), so rounding the
+        // difference, the division and the weight apart would put three roundings into float16's subnormal range.
+        var (yy, tt) = y.element_size() < 4 ? (y.to(ScalarType.Float32), target.to(ScalarType.Float32)) : (y, target);
+        var gradient = spec.Kind == LossKind.Mse ? (yy - tt).mul_(2.0) : sigmoid(yy).sub_(tt);
         gradient.div_(y.numel());
         var loss = perGroup.mean();
         if (spec.GroupWeights.Count > 0)
         {
-            gradient.mul_(Weights(y.device, y.dtype));
+            gradient.mul_(Weights(y.device, gradient.dtype));
             loss = (perGroup * Weights(y.device, ScalarType.Float64).flatten()).mean();
         }
-        return (loss.MoveToOuterDisposeScope(), gradient.MoveToOuterDisposeScope());
+        return (loss.MoveToOuterDisposeScope(), gradient.to(y.dtype).MoveToOuterDisposeScope());
     }
 
     /// <summary>L_g, each group's mean per-element loss over (B, D_out), unweighted: (N) float64 (evaluation reports it per group).</summary>

@@ -99,6 +99,9 @@ public sealed partial class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends the process <paramref name="signal"/> (its Linux number: 2 SIGINT, 15 SIGTERM, 19 SIGSTOP, 18 SIGCONT).</summary>
+    public void Signal(int signal) => Assert.Equal(0, SendSignal(process.Id, signal));
+
     /// <summary>SIGTERM (a silo leaves the cluster gracefully), then the whole tree is killed if it is still there after <paramref name="grace"/>.</summary>
     public async Task StopAsync(TimeSpan grace)
     {

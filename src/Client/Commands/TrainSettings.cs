@@ -185,7 +185,7 @@ public sealed class TrainSettings : ConnectionSettings
     public int? CheckpointKeep { get; init; }
 
     [CommandOption("--resume")]
-    [Description("Continue the job from its latest checkpoint in --checkpoint-dir (same model settings; --steps may grow).")]
+    [Description("Continue the job from its latest checkpoint in --checkpoint-dir. The settings saved in that checkpoint are the base (then --spec, then the options given), so '--checkpoint-dir DIR --name JOB --resume' is enough, with --steps, --devices, --workers-per-device, --transport, --lease or the checkpoint options to change them; a model option that differs from the checkpoint's is an error. When DIR is not readable here (a cluster's silos see it, this client does not), give every option the job was started with.")]
     public bool Resume { get; init; }
 
     [CommandOption("--lease <SECONDS>")]
@@ -196,11 +196,30 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
     public string? LogDir { get; init; }
 
-    /// <summary>The job: spec file or defaults, then the options that were given.</summary>
+    /// <summary>
+    /// The job: the defaults, or with --resume the spec of the job's newest checkpoint readable here
+    /// (<see cref="ResumedFrom"/>); then the spec file's fields; then the options that were given. A resumed job that
+    /// would train another model than its checkpoint is an error naming the option.
+    /// </summary>
     public JobSpec ToJobSpec()
     {
-        var spec = SpecFile is null ? new JobSpec() : JobSpec.FromJson(File.ReadAllText(SpecFile));
-        return spec with
+        var json = SpecFile is null ? null : File.ReadAllText(SpecFile);
+        var file = json is null ? null : JobSpec.FromJson(json);
+        var saved = ResumedFrom(file);
+        var spec = WithOptions(saved is null ? file ?? new JobSpec() : json is null ? saved.Spec : saved.WithSpecFile(json));
+        saved?.CheckSameModel(spec);
+        return spec;
+    }
+
+    /// <summary>With --resume, the job's newest checkpoint that this machine can read (null when it cannot: a cluster's directory).</summary>
+    public CheckpointedJob? ResumedFrom() => ResumedFrom(SpecFile is null ? null : JobSpec.FromJson(File.ReadAllText(SpecFile)));
+
+    CheckpointedJob? ResumedFrom(JobSpec? file) =>
+        Resume ? CheckpointedJob.Find(CheckpointDir ?? file?.Checkpoint.Directory, Name ?? file?.Name ?? new JobSpec().Name) : null;
+
+    /// <summary><paramref name="spec"/> with the options that were given.</summary>
+    JobSpec WithOptions(JobSpec spec) =>
+        spec with
         {
             Name = Name ?? spec.Name,
             Shape = spec.Shape with
@@ -266,7 +285,6 @@ public sealed class TrainSettings : ConnectionSettings
                 Keep = CheckpointKeep ?? spec.Checkpoint.Keep,
             },
         };
-    }
 
     static string[] List(string commaSeparated) => commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

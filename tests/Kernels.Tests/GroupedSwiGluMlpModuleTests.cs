@@ -24,19 +24,7 @@ public class GroupedSwiGluMlpModuleTests
         using var mlp = Make(check, n, dIn, h, dOut);
         var x = check.Randn([b, n, dIn], ScalarType.Float64, requiresGrad: true);
         var dOutput = check.Randn([b, n, dOut], ScalarType.Float64);
-        var output = mlp.call(x);
-        output.backward([dOutput]);
-
-        var xRef = ModuleChecks.Leaf(x);
-        var wGateUp = ModuleChecks.Leaf(mlp.GateUpWeight);
-        var wDown = ModuleChecks.Leaf(mlp.DownWeight);
-        var reference = LoopReference.SwiGluMlp(xRef, wGateUp, wDown);
-        reference.backward([dOutput]);
-
-        check.Close(output, reference, 1e-10, "output");
-        check.Close(x.grad!, xRef.grad!, 1e-10, "dX");
-        check.Close(mlp.GateUpWeight.grad!, wGateUp.grad!, 1e-10, "dW_gate_up");
-        check.Close(mlp.DownWeight.grad!, wDown.grad!, 1e-10, "dW_down");
+        ModuleChecks.MatchesReference(mlp, check, x, dOutput, (xRef, p) => LoopReference.SwiGluMlp(xRef, p[0], p[1]));
     }
 
     [Fact]

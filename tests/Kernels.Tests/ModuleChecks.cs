@@ -9,6 +9,30 @@ public static class ModuleChecks
     /// <summary>A copy of a parameter as a fresh leaf, for the reference computation's own gradients.</summary>
     public static Tensor Leaf(Tensor parameter) => parameter.detach().clone().requires_grad_(true);
 
+    /// <summary>
+    /// The module's output for x, and the gradients its backward gives x and every registered parameter for dOut,
+    /// equal (float64, 1e-10) those of <paramref name="reference"/> differentiated by plain autograd on leaf copies of
+    /// x and of the parameters (passed in registration order).
+    /// </summary>
+    public static void MatchesReference(nn.Module<Tensor, Tensor> module, Check check, Tensor x, Tensor dOut,
+                                        Func<Tensor, Tensor[], Tensor> reference)
+    {
+        using var scope = NewDisposeScope();
+        var output = module.call(x);
+        output.backward([dOut]);
+
+        var parameters = module.named_parameters().ToArray();
+        var xRef = Leaf(x);
+        var parametersRef = parameters.Select(p => Leaf(p.parameter)).ToArray();
+        var expected = reference(xRef, parametersRef);
+        expected.backward([dOut]);
+
+        check.Close(output, expected, 1e-10, "output");
+        check.Close(x.grad!, xRef.grad!, 1e-10, "dX");
+        foreach (var ((name, parameter), parameterRef) in parameters.Zip(parametersRef))
+            check.Close(parameter.grad!, parameterRef.grad!, 1e-10, $"d {name}");
+    }
+
     /// <summary>Same shape and bit-for-bit the same values.</summary>
     public static bool Identical(Tensor a, Tensor b)
     {

@@ -324,10 +324,15 @@ public sealed class CoordinatorGrain(
         lastEval = eval;
         log.LogInformation("Job {Job} step {Step}: validation loss {Loss} on {Samples} samples{Best}", Name, steps, eval.Loss, eval.Samples,
             eval.Best ? " (best)" : $" (best {eval.BestLoss} at step {eval.BestStep})");
-        if (eval.Best && running.Checkpoints is { } store)
+        if (eval.Best && running.Checkpoints is not null)
         {
-            if (lastCheckpoint != steps) await SaveCheckpoint(running);
-            await Task.Run(() => store.MarkBest(Name, steps));
+            if (lastCheckpoint != steps) await SaveCheckpoint(running, best: true);
+            else
+                await Task.Run(() =>
+                {
+                    running.Checkpoints.MarkBest(Name, steps);
+                    running.Checkpoints.Prune(Name, running.Spec.Checkpoint.Keep);   // the old best is no longer kept
+                });
         }
         if (eval.StopsEarly && state == JobState.Running)
         {
@@ -357,9 +362,10 @@ public sealed class CoordinatorGrain(
 
     /// <summary>
     /// Every worker writes its shard and this grain the trunk into one pending checkpoint, which becomes visible only
-    /// when all parts are on disk (a crash leaves the previous checkpoint as the latest); then old ones are pruned.
+    /// when all parts are on disk (a crash leaves the previous checkpoint as the latest); then it is marked "best"
+    /// when <paramref name="best"/>, and old ones are pruned.
     /// </summary>
-    async Task SaveCheckpoint(RunningJob running)
+    async Task SaveCheckpoint(RunningJob running, bool best = false)
     {
         var store = running.Checkpoints ?? throw new InvalidOperationException($"job '{Name}' has no checkpoint directory.");
         using var pending = await Task.Run(() => store.Begin(running.Spec, steps, running.Trunk.Optimizer!.StepCount));
@@ -368,6 +374,7 @@ public sealed class CoordinatorGrain(
         await Task.Run(() =>
         {
             pending.Commit(pending.WriteTrunk(trunkState), shards, running.EarlyStopping.State);
+            if (best) store.MarkBest(Name, steps);   // before pruning, which keeps the best and would keep the old one
             store.Prune(Name, running.Spec.Checkpoint.Keep);
         });
         lastCheckpoint = steps;

@@ -13,6 +13,7 @@ public static class DTypeNames
         ["f64"] = torch.ScalarType.Float64, ["fp64"] = torch.ScalarType.Float64, ["float64"] = torch.ScalarType.Float64, ["double"] = torch.ScalarType.Float64,
     };
 
+    /// <summary>Parses a dtype name (case-insensitive, aliases such as bf16 included); false when unknown.</summary>
     public static bool TryParse(string? name, out torch.ScalarType dtype) => Known.TryGetValue(name?.Trim() ?? "", out dtype);
 
     /// <summary>Parses a dtype name; the error lists what is accepted.</summary>

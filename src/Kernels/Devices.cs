@@ -13,6 +13,7 @@ public static class Devices
     /// <summary>"cuda:N": a GPU of this system's naming.</summary>
     public static bool IsGpuName(string? name) => IsName(name) && name != "cpu";
 
+    /// <summary>"cpu", "cuda" or "cuda:N" to a device; refuses CUDA when TorchSharp has none and ordinals this host lacks.</summary>
     public static torch.Device Parse(string name)
     {
         var text = name.Trim().ToLowerInvariant();

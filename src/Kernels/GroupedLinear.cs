@@ -10,6 +10,7 @@ namespace Orchestrator.Kernels;
 /// </summary>
 public static class GroupedLinear
 {
+    /// <summary>y = x @ W per group, a new tensor in x's layout. checkFinite first refuses an x with NaN or Inf (a device sync).</summary>
     public static Tensor Forward(Tensor x, Tensor w, bool checkFinite = false)
     {
         GroupedShapes.CheckWeight(w, nameof(w));

@@ -73,8 +73,10 @@ public static class GroupedShapes
         }
     }
 
+    /// <summary>Whether the kernels take this dtype.</summary>
     public static bool IsSupported(ScalarType dtype) =>
         dtype is ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
 
+    /// <summary>A shape as error messages print it: (B, N, D).</summary>
     public static string Show(Tensor t) => "(" + string.Join(", ", t.shape) + ")";
 }

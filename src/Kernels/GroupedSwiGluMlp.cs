@@ -6,18 +6,26 @@ namespace Orchestrator.Kernels;
 /// <summary>What the SwiGLU forward keeps for its backward. Owns its tensors.</summary>
 public sealed class SwiGluSaved : IDisposable
 {
-    public required Tensor X { get; init; }        // (B, N, D_in) the input, as given (not copied)
-    public required Tensor GateUp { get; init; }   // (B, N, 2H)
-    public required Tensor Hidden { get; init; }   // (B, N, H)  silu(gate) * up
+    /// <summary>(B, N, D_in): the input, as given (not copied).</summary>
+    public required Tensor X { get; init; }
+    /// <summary>(B, N, 2H): x @ wGateUp, gate then up.</summary>
+    public required Tensor GateUp { get; init; }
+    /// <summary>(B, N, H): silu(gate) * up.</summary>
+    public required Tensor Hidden { get; init; }
+    /// <summary>Disposes the three tensors.</summary>
     public void Dispose() { X.Dispose(); GateUp.Dispose(); Hidden.Dispose(); }
 }
 
 /// <summary>Gradients of the grouped SwiGLU MLP. Owns its tensors.</summary>
 public sealed class SwiGluGradients : IDisposable
 {
-    public required Tensor DX { get; init; }       // same layout as x
-    public required Tensor DGateUp { get; init; }  // (N, D_in, 2H)
-    public required Tensor DDown { get; init; }    // (N, H, D_out)
+    /// <summary>The input's gradient, in x's layout.</summary>
+    public required Tensor DX { get; init; }
+    /// <summary>(N, D_in, 2H): wGateUp's gradient.</summary>
+    public required Tensor DGateUp { get; init; }
+    /// <summary>(N, H, D_out): wDown's gradient.</summary>
+    public required Tensor DDown { get; init; }
+    /// <summary>Disposes the three tensors.</summary>
     public void Dispose() { DX.Dispose(); DGateUp.Dispose(); DDown.Dispose(); }
 }
 

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Orchestrator.Build;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,8 +16,7 @@ public class TorchSharpLoadingTests
 
     static string PackageShim()
     {
-        var root = typeof(TorchSharpLoadingTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .Single(a => a.Key == "NuGetPackageRoot").Value!;
+        var root = BuildInfo.Metadata("NuGetPackageRoot");
         return Path.Combine(root, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
     }
 

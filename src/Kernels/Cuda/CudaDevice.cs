@@ -13,8 +13,11 @@ public sealed partial class CudaDevice
 {
     static readonly ConcurrentDictionary<int, Lazy<CudaDevice>> Devices = new();
 
+    /// <summary>The CUDA device ordinal (cuda:N).</summary>
     public int Ordinal { get; }
+    /// <summary>Compute capability, major part (9 on an H100): picks the NVRTC target.</summary>
     public int ComputeMajor { get; }
+    /// <summary>Compute capability, minor part.</summary>
     public int ComputeMinor { get; }
     readonly IntPtr context;
     readonly Lazy<IntPtr> cublas;
@@ -36,6 +39,7 @@ public sealed partial class CudaDevice
     /// <summary>The device a CUDA tensor lives on.</summary>
     public static CudaDevice Of(Tensor t) => For(t.device.index < 0 ? 0 : t.device.index);
 
+    /// <summary>The device cuda:<paramref name="ordinal"/>, created on first use.</summary>
     public static CudaDevice For(int ordinal) => Devices.GetOrAdd(ordinal, o => new Lazy<CudaDevice>(() => new CudaDevice(o))).Value;
 
     /// <summary>

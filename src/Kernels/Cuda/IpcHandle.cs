@@ -6,9 +6,11 @@ namespace Orchestrator.Kernels.Cuda;
 /// </summary>
 public unsafe struct IpcHandle
 {
+    /// <summary>Bytes in a handle, as CUDA defines it.</summary>
     public const int Size = 64;
     fixed byte reserved[Size];
 
+    /// <summary>The handle's bytes, to send to the other process.</summary>
     public byte[] ToArray()
     {
         var bytes = new byte[Size];
@@ -16,6 +18,7 @@ public unsafe struct IpcHandle
         return bytes;
     }
 
+    /// <summary>A handle from the bytes another process sent (<see cref="Size"/> of them).</summary>
     public static IpcHandle From(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length != Size) throw new ArgumentException($"a CUDA IPC handle is {Size} bytes; got {bytes.Length}.");

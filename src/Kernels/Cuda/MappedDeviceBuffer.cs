@@ -13,6 +13,8 @@ public sealed class MappedDeviceBuffer : IDisposable
     ulong mapping;
     IntPtr written;
 
+    /// <summary>Maps a buffer another process allocated on <paramref name="device"/>.</summary>
+    /// <param name="device">The GPU the buffer lives on; its context must be this process's current one.</param>
     /// <param name="handles">The writer's <see cref="SharedDeviceBuffer.Handles"/>.</param>
     public MappedDeviceBuffer(CudaDevice device, ReadOnlySpan<byte> handles)
     {
@@ -48,6 +50,7 @@ public sealed class MappedDeviceBuffer : IDisposable
         CudaDriver.WriteWordAsync(mapping, sequence);
     }
 
+    /// <summary>Waits for the queued reads, then unmaps the buffer and closes its event.</summary>
     public void Dispose()
     {
         device.MakeCurrent();

@@ -21,13 +21,16 @@ public sealed class SharedDeviceBuffer : IDisposable
     readonly CudaDevice device;
     ulong allocation;
     IntPtr written;   // the interprocess event recorded after each write
+    /// <summary>The GPU the buffer is allocated on.</summary>
     public CudaDevice Device => device;
+    /// <summary>Bytes of tensor data the buffer holds (its header aside).</summary>
     public long Capacity { get; }
     /// <summary>What a reader needs to map this buffer and wait for its writes.</summary>
     public byte[] Handles { get; }
     /// <summary>Sequence number of the last tensor written; the buffer is free again once a reader consumed it.</summary>
     public ulong Written { get; private set; }
 
+    /// <summary>Allocates <paramref name="capacity"/> bytes of data on <paramref name="device"/>, shareable with other processes of this host.</summary>
     public SharedDeviceBuffer(CudaDevice device, long capacity)
     {
         (this.device, Capacity) = (device, capacity);
@@ -73,6 +76,7 @@ public sealed class SharedDeviceBuffer : IDisposable
         Written = sequence;
     }
 
+    /// <summary>Frees the allocation and its event.</summary>
     public void Dispose()
     {
         device.MakeCurrent();

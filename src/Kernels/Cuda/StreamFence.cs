@@ -11,6 +11,7 @@ public sealed class StreamFence : IDisposable
     readonly CudaDevice device;
     IntPtr mark;
 
+    /// <summary>A fence on cuda:<paramref name="ordinal"/>'s default stream.</summary>
     public StreamFence(int ordinal)
     {
         device = CudaDevice.For(ordinal);
@@ -18,14 +19,17 @@ public sealed class StreamFence : IDisposable
         mark = CudaDriver.CreateEvent();
     }
 
+    /// <summary>Marks the work queued so far.</summary>
     public void Record()
     {
         device.MakeCurrent();
         CudaDriver.RecordEvent(mark);
     }
 
+    /// <summary>Blocks until the work before the last <see cref="Record"/> has run.</summary>
     public void Wait() => CudaDriver.SynchronizeEvent(mark);
 
+    /// <summary>Destroys the event.</summary>
     public void Dispose()
     {
         if (mark == IntPtr.Zero) return;

@@ -10,8 +10,10 @@ public sealed class StreamMarks : IDisposable
     readonly CudaDevice device;
     readonly List<IntPtr> events = [];
 
+    /// <summary>Marks on cuda:<paramref name="ordinal"/>'s default stream.</summary>
     public StreamMarks(int ordinal) => device = CudaDevice.For(ordinal);
 
+    /// <summary>Marks recorded so far.</summary>
     public int Count => events.Count;
 
     /// <summary>Records a mark behind the work queued so far.</summary>
@@ -31,6 +33,7 @@ public sealed class StreamMarks : IDisposable
         return CudaDriver.ElapsedMilliseconds(events[from], events[to]);
     }
 
+    /// <summary>Destroys the events.</summary>
     public void Dispose()
     {
         device.MakeCurrent();

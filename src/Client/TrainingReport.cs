@@ -6,19 +6,24 @@ using Orchestrator.Client.TensorBoard;
 namespace Orchestrator.Client;
 
 /// <summary>
-/// Per-step metrics of a run that starts at step <paramref name="firstStep"/> (0, or the step a resumed job continues
-/// from): the live line's text, TensorBoard scalars and the final summary.
+/// What a run that starts at step <paramref name="firstStep"/> (0, or the step a resumed job continues from) has done:
+/// the live line's text, TensorBoard scalars and the final summary. It keeps running sums and the last step, not every
+/// step's metrics, so its memory stays flat over any number of steps.
 /// </summary>
-public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep = 0) : IDisposable
+public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep = 0, Func<double>? clock = null) : IDisposable
 {
-    readonly List<StepMetrics> steps = [];
     readonly EventFileWriter? tensorboard = logDir is null ? null : Started(spec, new EventFileWriter(logDir));
-    readonly PhaseTimer wall = new();
+    readonly Throughput throughput = new(Throughput.WarmupFor(spec.Steps - firstStep), clock);
+    /// <summary>Sums of the device-side phase times over the run (ms): trunk fwd, towers fwd, loss, towers bwd, trunk bwd, whole step.</summary>
+    readonly double[] phaseSums = new double[6];
+    double? firstLoss;
+    StepMetrics? last;
 
-    public IReadOnlyList<StepMetrics> Steps => steps;
     public long FirstStep => firstStep;
+    /// <summary>Steps this run has taken (a recovered job's repeated steps count again).</summary>
+    public long StepsTaken => throughput.Steps;
     /// <summary>The step the job trains next (a recovered job may have rewound to its checkpoint).</summary>
-    public long NextStep => steps.Count == 0 ? firstStep : steps[^1].Step + 1;
+    public long NextStep => last is null ? firstStep : last.Step + 1;
 
     /// <summary>The job's settings as TensorBoard hyperparameters (HParams tab) and its whole spec as text.</summary>
     static EventFileWriter Started(JobSpec spec, EventFileWriter writer)
@@ -41,10 +46,14 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
 
     public void Add(StepMetrics metrics)
     {
-        steps.Add(metrics);
-        int step = (int)metrics.Step;
+        throughput.Add(metrics.BatchSize);
+        firstLoss ??= metrics.Loss;
+        last = metrics;
+        double[] phases = [metrics.TrunkForwardMs, metrics.TowerForwardMs, metrics.LossMs, metrics.TowerBackwardMs, metrics.TrunkBackwardMs, metrics.TotalMs];
+        for (int i = 0; i < phases.Length; i++) phaseSums[i] += phases[i];
+        long step = metrics.Step;
         tensorboard?.Scalar("train/loss", metrics.Loss, step);
-        tensorboard?.Scalar("train/samples_per_second", metrics.SamplesPerSecond, step);
+        tensorboard?.Scalar("train/samples_per_second", throughput.RecentSamplesPerSecond, step);
         tensorboard?.Scalar("train/lr", metrics.LearningRate, step);
         if (metrics.GradientNorm is { } norm) tensorboard?.Scalar("train/grad_norm", norm, step);
         if (metrics.Eval is not { } eval) return;
@@ -62,17 +71,14 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
     static string Describe(EvalMetrics eval) =>
         $"val@{eval.Step} {eval.Loss:G4}" + (eval.Best ? " (best)" : $" (best {eval.BestLoss:G4} @ {eval.BestStep})");
 
-    /// <summary>"step 120/1000  loss 0.01234  13,210 samples/s  ETA 00:00:07"</summary>
+    /// <summary>"step 120/1000  loss 0.01234  lr 0.01  13,210 samples/s  ETA 00:00:07": rates over the last steps' wall time.</summary>
     public string Line()
     {
-        if (steps.Count == 0) return $"starting {spec.Name}";
-        var last = steps[^1];
-        var recent = steps.TakeLast(20).ToList();
-        double msPerStep = recent.Average(s => s.TotalMs);
+        if (last is null) return $"starting {spec.Name}";
         long done = last.Step + 1;   // not a count: a recovered job repeats the steps since its checkpoint
-        var eta = TimeSpan.FromMilliseconds(msPerStep * (spec.Steps - done));
+        var eta = TimeSpan.FromSeconds(throughput.RecentSecondsPerStep * Math.Max(0, spec.Steps - done));
         return $"step {done}/{spec.Steps}  loss {last.Loss:G4}{(LastEval is { } eval ? "  " + Describe(eval) : "")}  lr {last.LearningRate:G3}  " +
-               $"{recent.Average(s => s.SamplesPerSecond):N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
+               $"{throughput.RecentSamplesPerSecond:N0} samples/s  ETA {eta:hh\\:mm\\:ss}";
     }
 
     public Panel Summary(JobStatus status)
@@ -87,21 +93,26 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         if (status.Recoveries > 0) Row("recoveries", $"{status.Recoveries}: lost workers were replaced and training went on from the last checkpoint");
         if (status.EndNote is { } end) Row("finished", end);
         if (status.LastCheckpointStep is { } saved) Row("checkpoint", $"step {saved} in {spec.Checkpoint.Directory}");
-        if ((status.LastEval ?? LastEval) is { } last)
+        if ((status.LastEval ?? LastEval) is { } eval)
         {
-            Row("validation", $"{Describe(last)} on {last.Samples:N0} held-out samples after step {last.Step}" +
-                (spec.Checkpoint.Directory is null ? "" : $"; the best checkpoint is step {last.BestStep} ('best' in the job's directory)"));
-            Row(spec.Loss.Kind == LossKind.Bce ? "per group (logloss, AUC)" : "per group (MSE)", string.Join("\n", last.Groups.Select(g =>
+            Row("validation", $"{Describe(eval)} on {eval.Samples:N0} held-out samples after step {eval.Step}" +
+                (spec.Checkpoint.Directory is null ? "" : $"; the best checkpoint is step {eval.BestStep} ('best' in the job's directory)"));
+            Row(spec.Loss.Kind == LossKind.Bce ? "per group (logloss, AUC)" : "per group (MSE)", string.Join("\n", eval.Groups.Select(g =>
                 $"group {g.Group}: {g.Loss:G5}" + (g.Auc is { } auc ? $"  AUC {auc:F4}" : spec.Loss.Kind == LossKind.Bce ? "  AUC n/a (targets not all 0/1, or one class only)" : ""))));
         }
-        if (steps.Count > 0)
+        if (last is not null && firstLoss is { } first)
         {
-            Row("loss", $"{steps[0].Loss:G5} -> {steps[^1].Loss:G5} ({steps[0].Loss / steps[^1].Loss:F1}x lower)");
-            Row("wall time", $"{wall.TotalMs / 1000:F1} s");
-            Row("samples/s", $"{steps.Sum(s => s.BatchSize) * 1000.0 / steps.Sum(s => s.TotalMs):N0} (mean over steps)");
-            Row("ms per step", $"{steps.Average(s => s.TotalMs):F2}: trunk fwd {steps.Average(s => s.TrunkForwardMs):F2}, " +
-                $"towers fwd {steps.Average(s => s.TowerForwardMs):F2}, loss {steps.Average(s => s.LossMs):F2}, " +
-                $"towers bwd {steps.Average(s => s.TowerBackwardMs):F2}, trunk bwd {steps.Average(s => s.TrunkBackwardMs):F2}");
+            long taken = throughput.Steps;
+            double Mean(int phase) => phaseSums[phase] / taken;
+            Row("loss", $"{first:G5} -> {last.Loss:G5} ({first / last.Loss:F1}x lower)");
+            Row("wall time", $"{throughput.ElapsedSeconds:F1} s for {taken} steps, of which the first {Math.Min(taken, throughput.WarmupSteps)} " +
+                             $"(warm-up) took {throughput.WarmupSeconds:F1} s");
+            Row("samples/s", throughput.SteadySamplesPerSecond is { } steady
+                ? $"{steady:N0} after the warm-up; {throughput.SamplesPerSecond:N0} over the whole run (samples over wall time)"
+                : $"{throughput.SamplesPerSecond:N0} over the whole run (samples over wall time; too short for a warm-up apart)");
+            Row("ms per step", (throughput.SteadyMsPerStep is { } ms ? $"{ms:F2} wall clock after the warm-up; " : "") +
+                $"{Mean(5):F2} inside the coordinator (mean): trunk fwd {Mean(0):F2}, towers fwd {Mean(1):F2}, loss {Mean(2):F2}, " +
+                $"towers bwd {Mean(3):F2}, trunk bwd {Mean(4):F2}");
         }
         if (logDir is not null) Row("tensorboard", Path.GetFullPath(logDir));
         return new Panel(table).Header($" {Markup.Escape(spec.Name)} ");

@@ -86,7 +86,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
                 int every = Math.Max(1, remaining / 10);
                 await Run(session, spec, report, exchanged, m =>
                 {
-                    if (report.Steps.Count % every == 0 || m.Step + 1 == spec.Steps) Console.WriteLine(report.Line());
+                    if (report.StepsTaken % every == 0 || m.Step + 1 == spec.Steps) Console.WriteLine(report.Line());
                 }, signals);
             }
             // A signal ends the loop early, and so does early stopping, which finishes the job.

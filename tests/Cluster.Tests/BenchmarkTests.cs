@@ -25,9 +25,9 @@ public class BenchmarkTests
     public void The_gpu_check_passes_on_the_cpu_for_every_shape()
     {
         var results = GpuCheck.Run(CPU, [ScalarType.Float64, ScalarType.Float32], GpuCheck.DefaultShapes[1..]);
-        // Per shape: 7 kernel quantities; for float32 also MSE loss and dY, two verdict counts, the SiLU backward and 3 AdamW
-        // tensors x 3 slots.
-        Assert.Equal(3 * 7 + 3 * (7 + 5 + 9), results.Count);
+        // Per shape: 7 kernel quantities; for float32 also MSE loss and dY, two verdict counts, the SiLU backward, 3 AdamW
+        // tensors x 3 slots, and the job losses' 6 (weighted MSE and BCE loss and dY, the BCE target count, clipping's norm).
+        Assert.Equal(3 * 7 + 3 * (7 + 5 + 9 + 6), results.Count);
         Assert.All(results, r => Assert.True(r.Passed, $"{r.DType} {r.Shape} {r.Quantity}: {r.RelativeError:E2}"));
     }
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 
@@ -16,11 +17,14 @@ public sealed record CheckpointFile(string File, long Bytes, string Sha256)
     }
 }
 
-/// <summary>A file holding the towers of groups [FirstGroup, FirstGroup + GroupCount).</summary>
+/// <summary>
+/// A file holding the towers of groups [FirstGroup, FirstGroup + GroupCount). The manifest lists only these fields:
+/// <see cref="Groups"/> and <see cref="Content"/> are views of them (format 1 wrote them out too).
+/// </summary>
 public sealed record ShardFile(string File, int FirstGroup, int GroupCount, long Bytes, string Sha256)
 {
-    public GroupRange Groups => new(FirstGroup, GroupCount);
-    public CheckpointFile Content => new(File, Bytes, Sha256);
+    [JsonIgnore] public GroupRange Groups => new(FirstGroup, GroupCount);
+    [JsonIgnore] public CheckpointFile Content => new(File, Bytes, Sha256);
 }
 
 /// <summary>
@@ -29,7 +33,9 @@ public sealed record ShardFile(string File, int FirstGroup, int GroupCount, long
 /// </summary>
 public sealed partial record CheckpointManifest
 {
-    public const int CurrentFormat = 1;
+    /// <summary>2: each shard listed once (format 1 repeated its range and file as "groups" and "content"; still read).</summary>
+    public const int CurrentFormat = 2;
+    public const int OldestFormat = ManifestFormat1.Version;
     public const string FileName = "manifest.json";
     public const long MaxBytes = 16L << 20;
 
@@ -52,13 +58,16 @@ public sealed partial record CheckpointManifest
         RespectRequiredConstructorParameters = true,
     };
 
+    /// <summary>As strict as <see cref="Json"/>: a property twice is an error, not whichever came last.</summary>
+    static readonly JsonDocumentOptions Document = new() { AllowDuplicateProperties = false };
+
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Parses and validates a manifest read from <paramref name="path"/>; problems are <see cref="InvalidDataException"/>s.</summary>
     public static CheckpointManifest Parse(byte[] json, string path)
     {
         CheckpointManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(json, Json); }
+        try { manifest = ManifestFormat1.Upgraded(JsonNode.Parse(json, documentOptions: Document)).Deserialize<CheckpointManifest>(Json); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid manifest: {e.Message}"); }
         return (manifest ?? throw new InvalidDataException($"{path}: the manifest is null.")).Validate(path);
     }
@@ -67,8 +76,8 @@ public sealed partial record CheckpointManifest
     public CheckpointManifest Validate(string path)
     {
         InvalidDataException Bad(string problem) => new($"{path}: {problem}");
-        if (FormatVersion != CurrentFormat)
-            throw Bad($"format version {FormatVersion}; this reader knows version {CurrentFormat}.");
+        if (FormatVersion is < OldestFormat or > CurrentFormat)
+            throw Bad($"format version {FormatVersion}; this reader knows versions {OldestFormat} to {CurrentFormat}.");
         // The serializer checks null only for properties, not for the elements of lists.
         if (Shards.Contains(null) || Job.Devices.Contains(null)) throw Bad("'shards' and 'job.devices' may not hold null.");
         try { Job.Validate(); }

@@ -119,7 +119,6 @@ public sealed class CheckpointCorruptionTests : IDisposable
         { "unknown-field", "manifest.json: not a valid manifest" },
         { "null-job", "manifest.json: not a valid manifest" },
         { "duplicate-field", "manifest.json: not a valid manifest" },
-        { "repeated-shard-fields", "manifest.json: not a valid manifest" },
         { "checksum", "trunk.safetensors: checksum mismatch" },
         { "null-shard", "manifest.json: 'shards' and 'job.devices' may not hold null" },
         { "null-device", "manifest.json: 'shards' and 'job.devices' may not hold null" },
@@ -143,8 +142,6 @@ public sealed class CheckpointCorruptionTests : IDisposable
             case "duplicate-field":
                 File.WriteAllText(FileOf("manifest.json"), File.ReadAllText(FileOf("manifest.json")).Replace("\"optimizerStep\"", "\"step\": 3, \"optimizerStep\""));
                 break;
-            // Format 1's copies of a shard's fields are read only in format 1 manifests.
-            case "repeated-shard-fields": EditManifest(m => m["shards"]![0]!["groups"] = new JsonObject { ["first"] = 0, ["count"] = 2, ["end"] = 2 }); break;
             case "checksum": EditManifest(m => m["trunk"]!["sha256"] = new string('0', 64)); break;
             case "null-shard": EditManifest(m => m["shards"]![1] = null); break;
             case "null-device": EditManifest(m => m["job"]!["devices"] = new JsonArray("cpu", null)); break;

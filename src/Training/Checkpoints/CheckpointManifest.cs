@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 
@@ -19,7 +18,9 @@ public sealed record CheckpointFile(string File, long Bytes, string Sha256)
 
 /// <summary>
 /// A file holding the towers of groups [FirstGroup, FirstGroup + GroupCount). The manifest lists only these fields:
-/// <see cref="Groups"/> and <see cref="Content"/> are views of them (format 1 wrote them out too).
+/// <see cref="Groups"/> and <see cref="Content"/> are views of them. Format 1 wrote them out too, as "groups" and
+/// "content"; the reader skips them (names marked <see cref="JsonIgnoreAttribute"/> are known to the strict binding,
+/// not unmapped), so the fields above, which it checks, are the only source.
 /// </summary>
 public sealed record ShardFile(string File, int FirstGroup, int GroupCount, long Bytes, string Sha256)
 {
@@ -35,7 +36,7 @@ public sealed partial record CheckpointManifest
 {
     /// <summary>2: each shard listed once (format 1 repeated its range and file as "groups" and "content"; still read).</summary>
     public const int CurrentFormat = 2;
-    public const int OldestFormat = ManifestFormat1.Version;
+    public const int OldestFormat = 1;
     public const string FileName = "manifest.json";
     public const long MaxBytes = 16L << 20;
 
@@ -58,16 +59,13 @@ public sealed partial record CheckpointManifest
         RespectRequiredConstructorParameters = true,
     };
 
-    /// <summary>As strict as <see cref="Json"/>: a property twice is an error, not whichever came last.</summary>
-    static readonly JsonDocumentOptions Document = new() { AllowDuplicateProperties = false };
-
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Parses and validates a manifest read from <paramref name="path"/>; problems are <see cref="InvalidDataException"/>s.</summary>
     public static CheckpointManifest Parse(byte[] json, string path)
     {
         CheckpointManifest? manifest;
-        try { manifest = ManifestFormat1.Upgraded(JsonNode.Parse(json, documentOptions: Document)).Deserialize<CheckpointManifest>(Json); }
+        try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(json, Json); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid manifest: {e.Message}"); }
         return (manifest ?? throw new InvalidDataException($"{path}: the manifest is null.")).Validate(path);
     }

@@ -7,6 +7,8 @@ For every file in manifest.json: the SHA-256 and length, then a strict parse of 
 length, JSON header starting with '{', string-only __metadata__, data_offsets relative to the data start tiling it
 with no gap, overlap or trailing byte, sizes matching dtype x shape). Where the `safetensors` and `torch` packages
 are installed it also loads every file with safetensors.torch.load_file and compares names, dtypes and shapes.
+Reads manifests of format 2 (each shard listed once: file, firstGroup, groupCount, bytes, sha256) and of format 1
+(the same fields, with the range and file repeated as "groups" and "content", which this script ignores).
 Exits 1 with the problems listed, 0 when all is well.
 """
 import hashlib
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4}
+FORMATS = (1, 2)
 
 
 def parse(path):
@@ -67,8 +70,18 @@ def torch_tensors(path):
 def main(step_directory):
     step = Path(step_directory)
     manifest = json.loads((step / "manifest.json").read_text())
+    if manifest.get("formatVersion") not in FORMATS:
+        print(f"{step / 'manifest.json'}: format version {manifest.get('formatVersion')}; this script reads {FORMATS}")
+        return 1
     files = [manifest["trunk"]] + manifest["shards"]
     problems, torch_checked = [], 0
+    next_group = 0
+    for shard in manifest["shards"]:
+        if shard["firstGroup"] != next_group or shard["groupCount"] < 1:
+            problems.append(f"{shard['file']}: groups [{shard['firstGroup']}, +{shard['groupCount']}) do not follow group {next_group}")
+        next_group = shard["firstGroup"] + shard["groupCount"]
+    if next_group != manifest["job"]["shape"]["groups"]:
+        problems.append(f"the shards cover groups [0, {next_group}) of [0, {manifest['job']['shape']['groups']})")
     for listed in files:
         path = step / listed["file"]
         content = path.read_bytes()

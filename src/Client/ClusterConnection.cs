@@ -28,7 +28,7 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         UseSerilog(builder, verbose);
         builder.UseOrleansClient(client => client.UseOrchestratorCluster(options));
         var host = builder.Build();
-        var via = options.UsesRedis ? $"Redis {RedisEndpoints(options.Redis!)}" : string.Join(", ", options.Gateways);
+        var via = options.UsesRedis ? $"Redis {options.RedisEndpoints()}" : string.Join(", ", options.Gateways);
         // Orleans' client keeps looking for a gateway until it is cancelled: bound it, and say what to check.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
         try
@@ -130,10 +130,6 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
         ? "This client uses TLS: do the silos trust its certificate (they log each one they refuse, and why), and does it trust theirs " +
           "(--tls-ca, --tls-thumbprint; --verbose shows what it refused)?"
         : "If the cluster uses TLS (Cluster:Tls), give this client a certificate the silos trust and the CA to check theirs: --tls-certificate, --tls-ca.";
-
-    /// <summary>The endpoints of a Redis connection string, never its password.</summary>
-    static string RedisEndpoints(string connection) =>
-        string.Join(", ", StackExchange.Redis.ConfigurationOptions.Parse(connection).EndPoints.Select(e => e.ToString()));
 
     static int FreePort()
     {

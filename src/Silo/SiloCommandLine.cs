@@ -1,9 +1,13 @@
 namespace Orchestrator.Silo;
 
-/// <summary>The silo's command-line switches: each maps to a configuration key (also settable as NAME__KEY environment variables).</summary>
+/// <summary>
+/// The silo's command line: switches that each map to a configuration key (also settable as NAME__KEY environment
+/// variables), and <c>--Section:Key</c> for any other key the silo reads. Parsed strictly, so that a typo stops the
+/// silo with a hint instead of starting one with defaults (<c>--devcies cuda:0</c> once started a CPU silo).
+/// </summary>
 static class SiloCommandLine
 {
-    public static readonly Dictionary<string, string> Switches = new()
+    public static readonly Dictionary<string, string> Switches = new(StringComparer.OrdinalIgnoreCase)
     {
         ["--devices"] = "Silo:Devices",
         ["--name"] = "Silo:Name",
@@ -22,6 +26,46 @@ static class SiloCommandLine
         ["--log-file"] = "Logging:File",
         ["--parent-pid"] = "Silo:ParentProcessId",
     };
+
+    /// <summary>Whether the command line asks for <see cref="Help"/>.</summary>
+    public static bool AsksForHelp(IReadOnlyList<string> args) => args.Contains("--help") || args.Contains("-h");
+
+    /// <summary>
+    /// The configuration keys and values the command line sets, the last source of configuration (after appsettings.json
+    /// and the environment). Each option is a switch or <c>--Section:Key</c> naming a key of
+    /// <see cref="SiloConfigurationKeys"/>, followed by its value or with <c>=VALUE</c>; anything else is an
+    /// <see cref="ArgumentException"/> that names it, with the nearest option when one is close.
+    /// </summary>
+    public static Dictionary<string, string?> Parse(IReadOnlyList<string> args)
+    {
+        var settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        for (int i = 0; i < args.Count; i++)
+        {
+            var argument = args[i];
+            if (!argument.StartsWith("--", StringComparison.Ordinal))
+                throw new ArgumentException($"unexpected argument '{argument}': options are --NAME VALUE or --NAME=VALUE (--help lists them).");
+            int equals = argument.IndexOf('=');
+            var option = equals < 0 ? argument : argument[..equals];
+            var key = KeyOf(option);
+            if (equals >= 0)
+                settings[key] = argument[(equals + 1)..];
+            else if (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                settings[key] = args[++i];
+            else
+                throw new ArgumentException($"option '{option}' needs a value ({key}).");
+        }
+        return settings;
+    }
+
+    static string KeyOf(string option)
+    {
+        if (Switches.TryGetValue(option, out var key)) return key;
+        if (SiloConfigurationKeys.IsKnown(option[2..])) return option[2..];
+        var options = Switches.Keys.Concat(SiloConfigurationKeys.Known.Select(k => $"--{k}"));
+        throw new ArgumentException(NearestName.Of(option, options) is { } nearest
+            ? $"unknown option '{option}'; did you mean '{nearest}'?"
+            : $"unknown option '{option}' (--help lists the options).");
+    }
 
     public const string Help = """
         orchestrator silo: hosts worker grains for the devices it owns and joins a cluster.
@@ -47,6 +91,10 @@ static class SiloCommandLine
                                  for the silo processes of its local cluster (train --local-processes)
 
         Every key can also come from the environment: Silo__Devices=cuda:0, Cluster__Redis=..., Logging__File=...
+        and from the command line as --Section:Key VALUE (or =VALUE): --Silo:PathRoots:0 DIR, --Silo:MaxJobMemoryMB MB,
+        --Cluster:RedisConnectTimeoutSeconds S, --Serilog:MinimumLevel:Default Debug (docs/deploy.md lists every key).
+        The command line wins over the environment, which wins over appsettings.json. An option the silo does not know
+        stops it (exit code 2) with the nearest known one.
         The cluster secret has no switch, so that it never shows in a process list: give it as Cluster__Secret (at least
         16 bytes, the same on every silo; `openssl rand -hex 32` makes one). Required with redis membership; localhost
         membership without one uses a development key that protects nothing.

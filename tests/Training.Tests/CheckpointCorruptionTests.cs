@@ -111,13 +111,14 @@ public sealed class CheckpointCorruptionTests : IDisposable
         { "step", "manifest.json: the manifest is for job 'ckpt-job' step 4, not 'ckpt-job' step 3" },
         { "gap", "manifest.json: 'shard-2-4.safetensors' holds groups [3, 5), but the shards must cover [0, 5) in order" },
         { "escape", "manifest.json: '../trunk.safetensors' is not a plain file name" },
-        { "version", "manifest.json: format version 2" },
+        { "version", $"manifest.json: format version {CheckpointManifest.CurrentFormat + 1}; this reader knows versions 1 to {CheckpointManifest.CurrentFormat}" },
         { "dtype", "manifest.json: dtype 'float32' is not the job's dtype" },
         { "job-dtype", "trunk.safetensors: tensor 'trunk.weight' is Float64 (7, 15) but the job needs Float32 (7, 15)" },
         { "shape", "shard-0-2.safetensors: tensor 'groups.0.gate_up.weight' is Float64 (3, 12) but the job needs Float64 (3, 14)" },
         { "json", "manifest.json: not a valid manifest" },
         { "unknown-field", "manifest.json: not a valid manifest" },
         { "null-job", "manifest.json: not a valid manifest" },
+        { "duplicate-field", "manifest.json: not a valid manifest" },
         { "checksum", "trunk.safetensors: checksum mismatch" },
         { "null-shard", "manifest.json: 'shards' and 'job.devices' may not hold null" },
         { "null-device", "manifest.json: 'shards' and 'job.devices' may not hold null" },
@@ -131,13 +132,16 @@ public sealed class CheckpointCorruptionTests : IDisposable
             case "step": EditManifest(m => m["step"] = 4); break;
             case "gap": EditManifest(m => m["shards"]![1]!["firstGroup"] = 3); break;
             case "escape": EditManifest(m => m["trunk"]!["file"] = "../trunk.safetensors"); break;
-            case "version": EditManifest(m => m["formatVersion"] = 2); break;
+            case "version": EditManifest(m => m["formatVersion"] = CheckpointManifest.CurrentFormat + 1); break;
             case "dtype": EditManifest(m => m["dType"] = "float32"); break;
             case "job-dtype": EditManifest(m => { m["dType"] = "float32"; m["job"]!["dType"] = "float32"; }); break;
             case "shape": EditManifest(m => m["job"]!["shape"]!["hidden"] = 7); break;
             case "json": File.WriteAllText(FileOf("manifest.json"), "{\"step\": 3,"); break;
             case "unknown-field": EditManifest(m => m["extra"] = 1); break;
             case "null-job": EditManifest(m => m["job"] = null); break;
+            case "duplicate-field":
+                File.WriteAllText(FileOf("manifest.json"), File.ReadAllText(FileOf("manifest.json")).Replace("\"optimizerStep\"", "\"step\": 3, \"optimizerStep\""));
+                break;
             case "checksum": EditManifest(m => m["trunk"]!["sha256"] = new string('0', 64)); break;
             case "null-shard": EditManifest(m => m["shards"]![1] = null); break;
             case "null-device": EditManifest(m => m["job"]!["devices"] = new JsonArray("cpu", null)); break;

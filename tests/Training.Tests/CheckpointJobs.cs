@@ -40,6 +40,17 @@ public static class CheckpointJobs
         finally { parts.ForEach(p => p.Dispose()); }
     }
 
+    /// <summary>Copies the checked-in checkpoints of <paramref name="job"/> (Fixtures/JOB) into the store at <paramref name="root"/>.</summary>
+    public static void CopyFixture(string job, string root) =>
+        CopyDirectory(Path.Combine(AppContext.BaseDirectory, "Fixtures", job), Path.Combine(root, job));
+
+    static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (var directory in Directory.GetDirectories(from)) CopyDirectory(directory, Path.Combine(to, Path.GetFileName(directory)));
+    }
+
     /// <summary>Copies of the groups in <paramref name="groups"/> out of a state holding more of them.</summary>
     public static ShardState Slice(ShardState towers, GroupRange groups) => new(groups, towers.OptimizerStep,
         towers.Tensors.Where(kv => InRange(kv.Key, groups)).ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope()));

@@ -44,7 +44,7 @@ public sealed class CheckpointResumeTests : IDisposable
     {
         using var scope = NewDisposeScope();
         const string job = "legacy-bf16";   // written by the trainer before master weights: bf16 weights, float32 moments
-        CopyDirectory(Path.Combine(AppContext.BaseDirectory, "Fixtures", job), Path.Combine(scratch.Root, job));
+        CheckpointJobs.CopyFixture(job, scratch.Root);
         var store = new CheckpointStore(scratch.Root);
         var step = Path.Combine(scratch.Root, job, "step-000000006");
         var trunkFile = SafeTensors.Read(Path.Combine(step, "trunk.safetensors"));
@@ -64,13 +64,6 @@ public sealed class CheckpointResumeTests : IDisposable
         var manifest = resumed.SaveCheckpoint(store);   // saved again: float32 masters from now on
         Assert.Equal(10, manifest.Step);
         Assert.Equal(ScalarType.Float32, SafeTensors.Read(Path.Combine(scratch.Root, job, "step-000000010", "trunk.safetensors"))[ParameterNames.TrunkWeight].dtype);
-    }
-
-    static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
-        foreach (var directory in Directory.GetDirectories(from)) CopyDirectory(directory, Path.Combine(to, Path.GetFileName(directory)));
     }
 
     [Fact]

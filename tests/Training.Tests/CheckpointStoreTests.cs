@@ -39,7 +39,7 @@ public sealed class CheckpointStoreTests : IDisposable
         Assert.Equal(3, store.LatestStep(spec.Name));
 
         var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(step, "manifest.json"))).RootElement;
-        Assert.Equal(1, json.GetProperty("formatVersion").GetInt32());
+        Assert.Equal(CheckpointManifest.CurrentFormat, json.GetProperty("formatVersion").GetInt32());
         Assert.Equal(3, json.GetProperty("step").GetInt64());
         Assert.Equal(spec.Seed, json.GetProperty("job").GetProperty("seed").GetInt64());
         var shard = json.GetProperty("shards")[1];

@@ -60,6 +60,11 @@ public sealed class ClusterConnectionOptions
         _ => throw new ArgumentException($"Cluster:Membership '{Membership}' is not supported; use '{Localhost}' or '{RedisMembership}'."),
     };
 
+    /// <summary>The endpoints of <see cref="Redis"/>, e.g. "10.0.0.2:6379": what may be shown, never its password.</summary>
+    public string RedisEndpoints() => Endpoints(ConfigurationOptions.Parse(Redis ?? ""));
+
+    static string Endpoints(ConfigurationOptions redis) => string.Join(", ", redis.EndPoints.Select(e => e.ToString()));
+
     /// <summary>
     /// Redis membership settings, checked now (missing or malformed connection string): the parsed connection string,
     /// a bounded connect and a clear error when Redis is unreachable.
@@ -92,10 +97,11 @@ public sealed class ClusterConnectionOptions
 
     async Task<(IConnectionMultiplexer, bool)> ConnectAsync(RedisClusteringOptions redis)
     {
-        var where = string.Join(", ", redis.ConfigurationOptions!.EndPoints.Select(e => e.ToString()));   // never the password
+        var configuration = redis.ConfigurationOptions!;
+        var where = Endpoints(configuration);
         try
         {
-            return (await ConnectionMultiplexer.ConnectAsync(redis.ConfigurationOptions).WaitAsync(TimeSpan.FromSeconds(RedisConnectTimeoutSeconds + 5)), false);
+            return (await ConnectionMultiplexer.ConnectAsync(configuration).WaitAsync(TimeSpan.FromSeconds(RedisConnectTimeoutSeconds + 5)), false);
         }
         catch (Exception e) when (e is RedisConnectionException or TimeoutException)
         {

@@ -16,11 +16,16 @@ public sealed record CheckpointFile(string File, long Bytes, string Sha256)
     }
 }
 
-/// <summary>A file holding the towers of groups [FirstGroup, FirstGroup + GroupCount).</summary>
+/// <summary>
+/// A file holding the towers of groups [FirstGroup, FirstGroup + GroupCount). The manifest lists only these fields:
+/// <see cref="Groups"/> and <see cref="Content"/> are views of them. Format 1 wrote them out too, as "groups" and
+/// "content"; the reader skips them (names marked <see cref="JsonIgnoreAttribute"/> are known to the strict binding,
+/// not unmapped), so the fields above, which it checks, are the only source.
+/// </summary>
 public sealed record ShardFile(string File, int FirstGroup, int GroupCount, long Bytes, string Sha256)
 {
-    public GroupRange Groups => new(FirstGroup, GroupCount);
-    public CheckpointFile Content => new(File, Bytes, Sha256);
+    [JsonIgnore] public GroupRange Groups => new(FirstGroup, GroupCount);
+    [JsonIgnore] public CheckpointFile Content => new(File, Bytes, Sha256);
 }
 
 /// <summary>
@@ -29,7 +34,9 @@ public sealed record ShardFile(string File, int FirstGroup, int GroupCount, long
 /// </summary>
 public sealed partial record CheckpointManifest
 {
-    public const int CurrentFormat = 1;
+    /// <summary>2: each shard listed once (format 1 repeated its range and file as "groups" and "content"; still read).</summary>
+    public const int CurrentFormat = 2;
+    public const int OldestFormat = 1;
     public const string FileName = "manifest.json";
     public const long MaxBytes = 16L << 20;
 
@@ -67,8 +74,8 @@ public sealed partial record CheckpointManifest
     public CheckpointManifest Validate(string path)
     {
         InvalidDataException Bad(string problem) => new($"{path}: {problem}");
-        if (FormatVersion != CurrentFormat)
-            throw Bad($"format version {FormatVersion}; this reader knows version {CurrentFormat}.");
+        if (FormatVersion is < OldestFormat or > CurrentFormat)
+            throw Bad($"format version {FormatVersion}; this reader knows versions {OldestFormat} to {CurrentFormat}.");
         // The serializer checks null only for properties, not for the elements of lists.
         if (Shards.Contains(null) || Job.Devices.Contains(null)) throw Bad("'shards' and 'job.devices' may not hold null.");
         try { Job.Validate(); }

@@ -24,11 +24,14 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
     /// <summary>An Orleans client of the cluster behind <paramref name="options"/>' gateways (static, or read from Redis).</summary>
     public static async Task<ClusterConnection> ConnectAsync(ClusterConnectionOptions options, bool verbose)
     {
+        var via = options.UsesRedis ? $"Redis {options.RedisEndpoints()}" : string.Join(", ", options.Gateways);
+        if (!options.UsesRedis && !await AnyListens(options.Gateways))
+            throw new TimeoutException($"nothing listens on {via}: no gateway of cluster '{options.ClusterId}' (service '{options.ServiceId}') " +
+                "is running there; start its silos, or check --gateway.");
         var builder = Host.CreateApplicationBuilder();
         UseSerilog(builder, verbose);
         builder.UseOrleansClient(client => client.UseOrchestratorCluster(options));
         var host = builder.Build();
-        var via = options.UsesRedis ? $"Redis {options.RedisEndpoints()}" : string.Join(", ", options.Gateways);
         // Orleans' client keeps looking for a gateway until it is cancelled: bound it, and say what to check.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
         try
@@ -47,6 +50,29 @@ public sealed class ClusterConnection(IReadOnlyList<IHost> hosts, IGrainFactory 
             throw;
         }
         return new ClusterConnection([host], host.Services.GetRequiredService<IClusterClient>(), $"cluster via {via}");
+    }
+
+    /// <summary>
+    /// Whether a TCP connection to any of <paramref name="gateways"/> succeeds within a few seconds: a refused port fails
+    /// the command at once, instead of Orleans' client retrying for the whole connect timeout.
+    /// </summary>
+    static async Task<bool> AnyListens(IEnumerable<string> gateways)
+    {
+        async Task<bool> Listens(string gateway)
+        {
+            using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            try
+            {
+                await socket.ConnectAsync(OrchestratorHosting.ParseEndpoint(gateway), patience.Token);
+                return true;
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                return e is OperationCanceledException;   // no answer yet is not a refusal: let Orleans wait its timeout
+            }
+        }
+        return (await Task.WhenAll(gateways.Select(Listens))).Any(listens => listens);
     }
 
     /// <summary>

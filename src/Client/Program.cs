@@ -5,10 +5,18 @@ using Spectre.Console.Cli;
 // Piped output has no terminal width: Spectre's default of 80 columns would break log lines and --help mid-sentence.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
 
+if (args is ["--version"])
+{
+    Console.WriteLine(Orchestrator.Client.VersionInfo.Describe());
+    return 0;
+}
+
 var app = new CommandApp();
 app.Configure(config =>
 {
     config.SetApplicationName("orchestrator");
+    config.SetExceptionHandler((e, _) => CommandLineErrors.Report(e, args));
+    config.UseStrictParsing();   // an unknown option (a typo: --setps) is an error, not an argument nobody reads
     config.AddCommand<TrainCommand>("train")
         .WithDescription("Train a job: on the cluster behind --gateway, or on a silo started in this process when no gateway is given. " +
                          "SIGINT (Ctrl+C), SIGTERM or SIGHUP stops it after the step in progress, saves a checkpoint when it has --checkpoint-dir, " +

@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.ComponentModel;
 using Orchestrator.Grains.Hosting;
 using Spectre.Console.Cli;
@@ -34,9 +35,17 @@ public class ConnectionSettings : CommandSettings
     public string ServiceId { get; init; } = "orchestrator";
 
     [CommandOption("--connect-timeout <SECONDS>")]
-    [Description("How long connecting to the cluster may take before the command fails.")]
+    [Description("How long connecting to the cluster may take before the command fails, 1 to 3600 seconds.")]
     [DefaultValue(30)]
     public int ConnectTimeoutSeconds { get; init; } = 30;
+
+    public const int MaxConnectTimeoutSeconds = 3600;
+
+    /// <summary>The connection options' own checks; a command's settings add theirs after these.</summary>
+    public override ValidationResult Validate() =>
+        ConnectTimeoutSeconds is < 1 or > MaxConnectTimeoutSeconds
+            ? ValidationResult.Error($"--connect-timeout must be 1 to {MaxConnectTimeoutSeconds} seconds; got {ConnectTimeoutSeconds}.")
+            : ValidationResult.Success();
 
     [CommandOption("--max-message-mb <MB>")]
     [Description("Largest Orleans message this client accepts; must match the silos' Cluster:MaxMessageMB.")]

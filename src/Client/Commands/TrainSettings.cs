@@ -19,27 +19,27 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Job name: letters, digits, '.', '_', '-'. Default: demo.")]
     public string? Name { get; init; }
 
-    [CommandOption("--groups <N>")]
+    [CommandOption("--groups <N>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Number of groups (towers) N. Default: 4.")]
     public int? Groups { get; init; }
 
-    [CommandOption("--features <D>")]
+    [CommandOption("--features <D>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Width of the feature vectors the trunk reads, D_feat. Default: 32.")]
     public int? Features { get; init; }
 
-    [CommandOption("--input <D>")]
+    [CommandOption("--input <D>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Tower input width D_in (the trunk outputs N*D_in). Default: 32.")]
     public int? Input { get; init; }
 
-    [CommandOption("--hidden <H>")]
+    [CommandOption("--hidden <H>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Tower hidden width H of the SwiGLU MLP. Default: 64.")]
     public int? Hidden { get; init; }
 
-    [CommandOption("--output <D>")]
+    [CommandOption("--output <D>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Tower output width D_out. Default: 16.")]
     public int? Output { get; init; }
 
-    [CommandOption("-b|--batch-size <B>")]
+    [CommandOption("-b|--batch-size <B>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Samples per step. Default: 256.")]
     public int? BatchSize { get; init; }
 
@@ -71,11 +71,11 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("How the learning rate changes: constant, cosine or linear (after --warmup-steps, a cosine or linear decay from --lr to --min-lr at --decay-steps, then flat). Logged as train/lr. Default: constant.")]
     public string? LearningRateSchedule { get; init; }
 
-    [CommandOption("--warmup-steps <STEPS>")]
+    [CommandOption("--warmup-steps <STEPS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Steps over which the learning rate rises linearly from lr/STEPS to --lr (any schedule). Default: 0.")]
     public int? WarmupSteps { get; init; }
 
-    [CommandOption("--decay-steps <STEPS>")]
+    [CommandOption("--decay-steps <STEPS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("The step at which a cosine or linear schedule reaches --min-lr. Default: --steps, fixed when the job starts (a resumed job keeps it).")]
     public int? DecaySteps { get; init; }
 
@@ -103,15 +103,15 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Evaluate on all samples of this .safetensors file (same layout as --data-path). Works with synthetic data too.")]
     public string? ValData { get; init; }
 
-    [CommandOption("--eval-every <STEPS>")]
+    [CommandOption("--eval-every <STEPS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Evaluate on the held-out data every STEPS steps, on the cluster (workers run the towers forward only); always at the end. The loss shows in the progress line, the summary and TensorBoard (val/*: per group, and AUC for bce); the best evaluation's checkpoint is kept as 'best'. Default: only at the end.")]
     public int? EvalEvery { get; init; }
 
-    [CommandOption("--early-stop-patience <N>")]
+    [CommandOption("--early-stop-patience <N>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Stop the job when N evaluations in a row bring no lower validation loss than the best. Default: 0 (never).")]
     public int? EarlyStopPatience { get; init; }
 
-    [CommandOption("-s|--steps <STEPS>")]
+    [CommandOption("-s|--steps <STEPS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Training steps. Default: 1000.")]
     public int? Steps { get; init; }
 
@@ -147,7 +147,7 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Cluster devices to train on, comma-separated: cpu, cuda:0 (on every silo) or SILO/cuda:0. Default: all.")]
     public string? Devices { get; init; }
 
-    [CommandOption("--workers-per-device <N>")]
+    [CommandOption("--workers-per-device <N>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Workers on each chosen device (shards a job even on one device). Default: 1.")]
     public int? WorkersPerDevice { get; init; }
 
@@ -176,11 +176,11 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Save checkpoints (per-shard safetensors files and a manifest) under DIR/JOB/step-N/. The job also saves when it ends.")]
     public string? CheckpointDir { get; init; }
 
-    [CommandOption("--checkpoint-every <STEPS>")]
+    [CommandOption("--checkpoint-every <STEPS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Save a checkpoint after every STEPS steps (needs --checkpoint-dir). Default: only at the end.")]
     public int? CheckpointEvery { get; init; }
 
-    [CommandOption("--checkpoint-keep <N>")]
+    [CommandOption("--checkpoint-keep <N>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Keep the N newest checkpoints of the job. Default: 3.")]
     public int? CheckpointKeep { get; init; }
 
@@ -188,7 +188,7 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Continue the job from its latest checkpoint in --checkpoint-dir. The settings saved in that checkpoint are the base (then --spec, then the options given), so '--checkpoint-dir DIR --name JOB --resume' is enough, with --steps, --devices, --workers-per-device, --transport, --lease or the checkpoint options to change them; a model option that differs from the checkpoint's is an error. When DIR is not readable here (a cluster's silos see it, this client does not), give every option the job was started with.")]
     public bool Resume { get; init; }
 
-    [CommandOption("--lease <SECONDS>")]
+    [CommandOption("--lease <SECONDS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("The job's lease: a coordinator that hears nothing from this client for SECONDS (it renews several times per lease, also during long steps) checkpoints the job, when it has --checkpoint-dir, and releases its devices; --resume then takes it over. Default: 60.")]
     public int? LeaseSeconds { get; init; }
 
@@ -290,6 +290,7 @@ public sealed class TrainSettings : ConnectionSettings
 
     public override ValidationResult Validate()
     {
+        if (base.Validate() is { Successful: false } connection) return connection;
         if (SpecFile is not null && !File.Exists(SpecFile)) return ValidationResult.Error($"--spec: file '{SpecFile}' does not exist.");
         try
         {

@@ -33,8 +33,8 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
             ["groups"] = spec.Shape.Groups, ["features"] = spec.Shape.Features, ["input"] = spec.Shape.Input,
             ["hidden"] = spec.Shape.Hidden, ["output"] = spec.Shape.Output, ["batch_size"] = spec.BatchSize, ["dtype"] = spec.DType,
             ["lr"] = spec.Optimizer.LearningRate, ["weight_decay"] = spec.Optimizer.WeightDecay,
-            ["lr_schedule"] = spec.Optimizer.Schedule.Kind.ToString().ToLowerInvariant(), ["warmup_steps"] = spec.Optimizer.Schedule.WarmupSteps,
-            ["clip_norm"] = spec.Optimizer.ClipNorm, ["loss"] = spec.Loss.Kind.ToString().ToLowerInvariant(), ["steps"] = spec.Steps,
+            ["lr_schedule"] = EnumNames.Of(spec.Optimizer.Schedule.Kind), ["warmup_steps"] = spec.Optimizer.Schedule.WarmupSteps,
+            ["clip_norm"] = spec.Optimizer.ClipNorm, ["loss"] = EnumNames.Of(spec.Loss.Kind), ["steps"] = spec.Steps,
             ["seed"] = spec.Seed, ["data"] = spec.Data.Source,
         });
         writer.Text("job/spec", $"```json\n{spec.ToJson()}\n```", 0);

@@ -201,7 +201,7 @@ public sealed class CoordinatorGrain(
             var transport = transports.ToWorker(slots[i], trunkDevice, job.SliceBytes(groups.Count), job.Transport);
             if (transport is MessageTensorTransport message)
                 message.CheckFits(job.SliceBytes(groups.Count), $"slice ({job.BatchSize}, {groups.Count}, D) {job.DType} of worker {key}");
-            var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, transport.Kind.ToString());
+            var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, EnumNames.Of(transport.Kind));
             return new JobWorker(GrainFactory.GetGrain<IWorkerGrain>(key.ToString()), info, groups, transport);
         }).ToArray();
     }

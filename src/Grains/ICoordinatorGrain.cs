@@ -31,7 +31,7 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<JobStatus> GetStatusAsync();
 
-    /// <summary>Copies of all parameters, towers concatenated over the workers (Inline payloads).</summary>
+    /// <summary>Copies of all parameters, towers concatenated over the workers (message payloads).</summary>
     [ResponseTimeout("00:10:00")]
     Task<Dictionary<string, TensorPayload>> GetParametersAsync();
 

@@ -42,7 +42,7 @@ public interface IWorkerGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<ShardFile> CheckpointAsync(CheckpointTicket ticket);
 
-    /// <summary>Copies of the shard's weights as Inline payloads (any caller, any silo).</summary>
+    /// <summary>Copies of the shard's weights as message payloads (any caller, any silo).</summary>
     Task<Dictionary<string, TensorPayload>> ExportAsync();
 
     /// <summary>Releases the shard and deactivates.</summary>

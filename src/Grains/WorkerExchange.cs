@@ -94,7 +94,7 @@ internal sealed class WorkerExchange(IReadOnlyList<JobWorker> workers, DeviceExe
         {
             reply.Dispose();
         }
-        var kind = w.Transport.Kind.ToString();
+        var kind = EnumNames.Of(w.Transport.Kind);
         Bytes[kind] = Bytes.GetValueOrDefault(kind) + request.Bytes + reply.Bytes;
     }
 }

@@ -67,11 +67,11 @@ public class BenchmarkTests
         Assert.All(rows, r => Assert.True(r.MsPerStep > 0 && r.SamplesPerSecond > 0, r.Setup));
         // float32 x and dY slices of 32 x groups x 16, y and dX of 32 x groups x 8: 4 groups on one silo's worker, then 2 per worker.
         double MB(int groups) => 2 * 32 * groups * (16 + 8) * 4 / 1e6;
-        Assert.Equal(MB(4), rows[1].MBPerStep["Local"], 9);
-        Assert.Equal((MB(2), MB(2)), (rows[3].MBPerStep["Local"], rows[3].MBPerStep["Channel"]));
+        Assert.Equal(MB(4), rows[1].MBPerStep["local"], 9);
+        Assert.Equal((MB(2), MB(2)), (rows[3].MBPerStep["local"], rows[3].MBPerStep["channel"]));
         var table = StepBenchmark.ToMarkdown(SmallStep, "cpu", rows);
         Assert.Contains("| 2 silo processes sharing the device (channel) |", table);
-        Assert.Contains("| Channel 0, Local 0 |", table);   // MB per step, rounded
+        Assert.Contains("| channel 0, local 0 |", table);   // MB per step, rounded
     }
 
     [Fact]

@@ -50,8 +50,8 @@ public class TrainingMetricsTests
         var spec = new JobSpec { Shape = new ModelShape { Groups = 4, Input = 8, Output = 2 }, BatchSize = 10, DType = "float32" };
         var status = new JobStatus("j", JobState.Running, 0, 1, null,
         [
-            new WorkerInfo("a", "s0", "cpu", 0, 1, "Local"),
-            new WorkerInfo("b", "s1", "cpu", 1, 3, "Inline"),
+            new WorkerInfo("a", "s0", "cpu", 0, 1, "local"),
+            new WorkerInfo("b", "s1", "cpu", 1, 3, "message"),
         ], null, "s0");
         // 3 remote groups x (x and dY in, Y and dX out) = 3 * 2 * 10 * (8 + 2) * 4 bytes
         Assert.Equal(3L * 2 * 10 * (8 + 2) * 4, TrainingMetrics.ExchangedBytes(spec, status));

@@ -41,9 +41,9 @@ public class DistributedTrainingTests(ClusterFixture fixture)
 
     static string ExpectedKind(string transport) => transport switch
     {
-        "channel" => nameof(TensorPayloadKind.Channel),
-        "process" => nameof(TensorPayloadKind.Process),
-        _ => nameof(TensorPayloadKind.Inline),
+        "channel" => EnumNames.Of(TensorPayloadKind.Channel),
+        "process" => EnumNames.Of(TensorPayloadKind.Process),
+        _ => EnumNames.Of(TensorPayloadKind.Message),
     };
 
     [Theory, MemberData(nameof(Layouts))]
@@ -113,8 +113,8 @@ public class DistributedTrainingTests(ClusterFixture fixture)
             var metrics = await coordinator.StepAsync();
             var status = await coordinator.GetStatusAsync();
             Assert.Equal((JobState.Running, 1L, metrics.Loss), (status.State, status.StepsDone, status.LastLoss!.Value));
-            Assert.Contains(status.Workers, w => w.Transport == nameof(TensorPayloadKind.Local) && w.Silo == status.CoordinatorSilo);
-            Assert.Contains(status.Workers, w => w.Transport == nameof(TensorPayloadKind.Inline) && w.Silo != status.CoordinatorSilo);
+            Assert.Contains(status.Workers, w => w.Transport == EnumNames.Of(TensorPayloadKind.Local) && w.Silo == status.CoordinatorSilo);
+            Assert.Contains(status.Workers, w => w.Transport == EnumNames.Of(TensorPayloadKind.Message) && w.Silo != status.CoordinatorSilo);
             Assert.True(metrics.SamplesPerSecond > 0 && metrics.TowerForwardMs > 0 && metrics.TotalMs >= metrics.TowerBackwardMs);
 
             var cluster = fixture.Client.GetGrain<IClusterGrain>(IClusterGrain.Key);

@@ -15,8 +15,8 @@ public interface IProbeGrain : IGrainWithStringKey
     Task<TensorPayload> EchoAsync(TensorPayload payload);
 
     /// <summary>
-    /// Sends the (Inline) payload on to another probe with the transport the job choice ("message", "channel", "auto")
-    /// gives for that probe (or Local when forced), and returns the echo as Inline.
+    /// Sends the (message) payload on to another probe with the transport the job choice ("message", "channel", "auto")
+    /// gives for that probe (or Local when forced), and returns the echo as a message payload.
     /// </summary>
     Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal, string choice = "message");
 }

@@ -14,32 +14,32 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Device to benchmark: cuda:N, or cpu (small shapes recommended).")]
         public string Device { get; init; } = "cuda:0";
 
-        [CommandOption("--dtype <DTYPE>"), DefaultValue("bf16")]
-        [Description("Element type: bf16, f16, f32 or f64.")]
-        public string DType { get; init; } = "bf16";
+        [CommandOption("--dtype <DTYPE>"), DefaultValue("bfloat16")]
+        [Description("Element type: bfloat16, float16, float32 or float64 (or bf16, f16, f32, f64), as for train.")]
+        public string DType { get; init; } = "bfloat16";
 
-        [CommandOption("--batch <B>"), DefaultValue(2560L)]
-        [Description("Batch size B of the (B, N, D) activations.")]
+        [CommandOption("-b|--batch-size|--batch <B>"), DefaultValue(2560L)]
+        [Description("Batch size B of the (B, N, D) activations (--batch: the older spelling).")]
         public long Batch { get; init; } = 2560;
 
         [CommandOption("--groups <N>"), DefaultValue(12L)]
         [Description("Number of groups N.")]
         public long Groups { get; init; } = 12;
 
-        [CommandOption("--input-dim <D_IN>"), DefaultValue(1024L)]
+        [CommandOption("--input|--input-dim <D_IN>"), DefaultValue(1024L)]
         [Description("Input features per group D_in.")]
         public long InputDim { get; init; } = 1024;
 
-        [CommandOption("--output-dim <D_OUT>"), DefaultValue(3072L)]
+        [CommandOption("--linear-output|--output-dim <D_OUT>"), DefaultValue(3072L)]
         [Description("Output features per group of the grouped linear case.")]
         public long OutputDim { get; init; } = 3072;
 
-        [CommandOption("--hidden-dim <H>"), DefaultValue(3072L)]
+        [CommandOption("--hidden|--hidden-dim <H>"), DefaultValue(3072L)]
         [Description("Hidden size H of the SwiGLU MLP case.")]
         public long HiddenDim { get; init; } = 3072;
 
-        [CommandOption("--mlp-output-dim <D>"), DefaultValue(1024L)]
-        [Description("Output features per group of the SwiGLU MLP case.")]
+        [CommandOption("--output|--mlp-output-dim <D>"), DefaultValue(1024L)]
+        [Description("Output features per group D_out of the SwiGLU MLP case, as train's --output.")]
         public long MlpOutputDim { get; init; } = 1024;
 
         [CommandOption("--warmup <COUNT>"), DefaultValue(5)]
@@ -61,7 +61,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         public override Spectre.Console.ValidationResult Validate()
         {
             if (new[] { Batch, Groups, InputDim, OutputDim, HiddenDim, MlpOutputDim }.Any(v => v <= 0))
-                return Spectre.Console.ValidationResult.Error("every dimension (--batch, --groups, --input-dim, --output-dim, --hidden-dim, --mlp-output-dim) must be positive");
+                return Spectre.Console.ValidationResult.Error("every dimension (--batch-size, --groups, --input, --linear-output, --hidden, --output) must be positive");
             if (Warmup < 0 || Repetitions < 1 || InputSets < 1)
                 return Spectre.Console.ValidationResult.Error("--warmup must be >= 0, --reps and --input-sets >= 1");
             return Spectre.Console.ValidationResult.Success();

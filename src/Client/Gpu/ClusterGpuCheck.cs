@@ -65,7 +65,7 @@ public static class ClusterGpuCheck
             if (status.Workers.Select(w => w.Silo).Distinct().Count() != 2)
                 throw new InvalidOperationException($"expected workers on both silos, got {string.Join(", ", status.Workers.Select(w => w.Silo))}.");
             var remote = status.Workers.Single(w => w.Silo != status.CoordinatorSilo).Transport;
-            if (!string.Equals(remote, spec.Transport, StringComparison.OrdinalIgnoreCase) && !(spec.Transport == "message" && remote == "Inline"))
+            if (remote != spec.Transport)
                 throw new InvalidOperationException($"the remote worker uses {remote}, not {spec.Transport}.");
             double worst = 0;
             for (int step = 0; step < spec.Steps; step++)

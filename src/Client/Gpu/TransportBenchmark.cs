@@ -12,7 +12,7 @@ namespace Orchestrator.Client.Gpu;
 public sealed record TransportRow(long Bytes, double MessageGBps, double ChannelGBps);
 
 /// <summary>
-/// The transports side by side in one run, on this machine's loopback: an Inline payload echoed by a grain on a second
+/// The transports side by side in one run, on this machine's loopback: a message payload echoed by a grain on a second
 /// silo of this process (its bytes cross silos twice per call), and the data channel sending the same bytes. Both are
 /// warmed up as many times per size before they are timed, so neither column times the JIT more than the other.
 /// </summary>

@@ -14,7 +14,7 @@ public sealed class MessageTensorTransport(long maxPayloadBytes) : ITensorTransp
     public const long HeaderRoom = 64 << 10;
 
     public long MaxPayloadBytes { get; } = maxPayloadBytes;
-    public TensorPayloadKind Kind => TensorPayloadKind.Inline;
+    public TensorPayloadKind Kind => TensorPayloadKind.Message;
 
     public TensorPayload Pack(Tensor tensor)
     {

@@ -9,7 +9,7 @@ public enum TensorPayloadKind
     /// <summary>A TorchSharp tensor handle: only valid inside the silo (process) that made it.</summary>
     Local,
     /// <summary>The raw bytes inside the Orleans message.</summary>
-    Inline,
+    Message,
     /// <summary>The bytes went ahead over the TCP data channel; the message carries the transfer id.</summary>
     Channel,
     /// <summary>The tensor waits in this process's <see cref="ProcessTensorRegistry"/> (another silo of the same process).</summary>
@@ -30,7 +30,7 @@ public sealed class TensorPayload : IDisposable
     public TensorPayloadKind Kind { get; }
     public ScalarType DType { get; }
     public long[] Shape { get; }
-    /// <summary>Inline: the contiguous little-endian elements.</summary>
+    /// <summary>Message: the contiguous little-endian elements.</summary>
     public byte[]? Data { get; }
     /// <summary>Channel: the transfer id; Process: the registry entry; Ipc: the sender's shared buffer.</summary>
     public Guid Transfer { get; }
@@ -70,7 +70,7 @@ public sealed class TensorPayload : IDisposable
     /// <summary>Checks that the bytes match dtype and shape, so a corrupt or hostile message cannot build a bad tensor.</summary>
     public static TensorPayload OfBytes(ScalarType dtype, long[] shape, byte[] data)
     {
-        var payload = new TensorPayload(TensorPayloadKind.Inline, dtype, shape, data);
+        var payload = new TensorPayload(TensorPayloadKind.Message, dtype, shape, data);
         if (data.LongLength != payload.Bytes)
             throw new InvalidDataException($"tensor payload {dtype} ({string.Join(", ", shape)}) needs {payload.Bytes} bytes but carries {data.LongLength}.");
         return payload;

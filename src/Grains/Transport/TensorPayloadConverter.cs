@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Orchestrator.Grains.Transport;
 
 /// <summary>
-/// What a payload looks like on the wire: dtype, shape and either the raw bytes (Inline; bf16 stays 2 bytes) or a
+/// What a payload looks like on the wire: dtype, shape and either the raw bytes (Message; bf16 stays 2 bytes) or a
 /// ticket for a tensor that travels (or waits) elsewhere: the data channel's transfer id and reply endpoint (Channel),
 /// a registry entry of the sending process (Process), a CUDA IPC buffer handle and sequence number (Ipc).
 /// </summary>
@@ -42,7 +42,7 @@ public sealed class TensorPayloadConverter : IConverter<TensorPayload, TensorPay
         string Origin() => origin ?? throw new InvalidDataException($"{kind} tensor payload does not say where it came from.");
         return surrogate.Kind switch
         {
-            TensorPayloadKind.Inline => TensorPayload.OfBytes(dtype, shape, surrogate.Data ?? throw new InvalidDataException("inline tensor payload has no data.")),
+            TensorPayloadKind.Message => TensorPayload.OfBytes(dtype, shape, surrogate.Data ?? throw new InvalidDataException("inline tensor payload has no data.")),
             TensorPayloadKind.Channel => TensorPayload.OfChannel(dtype, shape, surrogate.Transfer, Origin()),
             TensorPayloadKind.Process => TensorPayload.OfProcess(dtype, shape, surrogate.Transfer, Origin()),
             TensorPayloadKind.Ipc => TensorPayload.OfIpc(dtype, shape, surrogate.Transfer,

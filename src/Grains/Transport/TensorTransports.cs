@@ -64,7 +64,7 @@ public sealed class TensorTransports(ILocalSiloDetails silo, IOptions<SiloMessag
     public ITensorTransport For(TensorPayload payload) => payload.Kind switch
     {
         TensorPayloadKind.Local => Local,
-        TensorPayloadKind.Inline => Message,
+        TensorPayloadKind.Message => Message,
         TensorPayloadKind.Process => Process,
         TensorPayloadKind.Channel => new ChannelTensorTransport(channelEndpoint, payload.Origin!),
         _ => throw new NotSupportedException($"no stateless transport for {payload}; its link's transport unpacks it."),

@@ -112,7 +112,7 @@ public sealed class TrainedModel : IDisposable
             ["input"] = Number(shape.Input),
             ["hidden"] = Number(shape.Hidden),
             ["output"] = Number(shape.Output),
-            ["loss"] = Job.Loss.Kind.ToString().ToLowerInvariant(),
+            ["loss"] = EnumNames.Of(Job.Loss.Kind),
             ["trained_dtype"] = Kernels.DTypeNames.Name(Kernels.DTypeNames.Parse(Job.DType)),
             ["dtype"] = Kernels.DTypeNames.Name(DType),
         };

@@ -47,10 +47,9 @@ public static class SwiGluActivation
         }
         using var scope = NewDisposeScope();
         var (g, u) = Split(gateUp, hiddenSize);
-        var s = sigmoid(g);
         var (dg, du) = Split(dGateUp, hiddenSize);
-        dg.copy_(dHidden * u * s * (1 + g * (1 - s)));
-        du.copy_(dHidden * g * s);
+        dg.copy_(dHidden * u * Silu.Derivative(g));
+        du.copy_(dHidden * nn.functional.silu(g));
         return dGateUp;
     }
 

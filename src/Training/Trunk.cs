@@ -108,8 +108,7 @@ public sealed class Trunk : IDisposable
             FusedElementwise.SiluBackward(dX, z, dPre);
             return dPre;
         }
-        var s = sigmoid(z);
-        return dX * (s * (1 + z * (1 - s)));
+        return dX * Kernels.Silu.Derivative(z);
     }
 
     public void Dispose()

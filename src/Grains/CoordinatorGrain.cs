@@ -319,20 +319,14 @@ public sealed class CoordinatorGrain(
     /// </summary>
     async Task<EvalMetrics> Evaluate(RunningJob running)
     {
-        var exchange = new WorkerExchange(running.Workers, running.Executor, membership, running.Spec.Shape.Input, running.Spec.Shape.Output);
-        var eval = running.EarlyStopping.Judge(await running.Evaluation!.RunAsync(steps, exchange));
+        var eval = running.EarlyStopping.Judge(await running.Evaluation!.RunAsync(steps, Exchange(running)));
         lastEval = eval;
         log.LogInformation("Job {Job} step {Step}: validation loss {Loss} on {Samples} samples{Best}", Name, steps, eval.Loss, eval.Samples,
             eval.Best ? " (best)" : $" (best {eval.BestLoss} at step {eval.BestStep})");
         if (eval.Best && running.Checkpoints is not null)
         {
             if (lastCheckpoint != steps) await SaveCheckpoint(running, best: true);
-            else
-                await Task.Run(() =>
-                {
-                    running.Checkpoints.MarkBest(Name, steps);
-                    running.Checkpoints.Prune(Name, running.Spec.Checkpoint.Keep);   // the old best is no longer kept
-                });
+            else await Task.Run(() => Prune(running.Checkpoints, running, best: true));
         }
         if (eval.StopsEarly && state == JobState.Running)
         {
@@ -346,7 +340,7 @@ public sealed class CoordinatorGrain(
     /// <summary>One <see cref="TrainingStep"/> with this job's workers as its towers, and what the exchange moved.</summary>
     async Task<StepMetrics> Step(RunningJob running)
     {
-        var exchange = new WorkerExchange(running.Workers, running.Executor, membership, running.Spec.Shape.Input, running.Spec.Shape.Output);
+        var exchange = Exchange(running);
         var metrics = await running.Step.RunAsync(steps, exchange);
         return metrics with { ScatterMs = exchange.ScatterMs, GatherMs = exchange.GatherMs, BytesMoved = exchange.Bytes };
     }
@@ -374,12 +368,25 @@ public sealed class CoordinatorGrain(
         await Task.Run(() =>
         {
             pending.Commit(pending.WriteTrunk(trunkState), shards, running.EarlyStopping.State);
-            if (best) store.MarkBest(Name, steps);   // before pruning, which keeps the best and would keep the old one
-            store.Prune(Name, running.Spec.Checkpoint.Keep);
+            Prune(store, running, best);
         });
         lastCheckpoint = steps;
         log.LogInformation("Job {Job} checkpointed at step {Step} in {Directory}", Name, steps, store.JobDirectory(Name));
     }
+
+    /// <summary>
+    /// Marks this step's checkpoint "best" when <paramref name="best"/>, then prunes to Checkpoint.Keep: marking comes
+    /// first, since pruning keeps whatever "best" names and would keep the old one.
+    /// </summary>
+    void Prune(CheckpointStore store, RunningJob running, bool best)
+    {
+        if (best) store.MarkBest(Name, steps);
+        store.Prune(Name, running.Spec.Checkpoint.Keep);
+    }
+
+    /// <summary>The job's workers as the towers of one step or evaluation (it counts that exchange's traffic).</summary>
+    WorkerExchange Exchange(RunningJob running) =>
+        new(running.Workers, running.Executor, membership, running.Spec.Shape.Input, running.Spec.Shape.Output);
 
     public Task<JobStatus> GetStatusAsync() => Task.FromResult(Status());
 

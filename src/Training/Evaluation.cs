@@ -59,8 +59,7 @@ public sealed class Evaluation(JobSpec job, Trunk trunk, HeldOutData data, ITens
                 }
             }
             var means = await thread.RunAsync(() => sums.cpu().data<double>().Select(sum => sum / data.Count).ToArray());
-            var weights = job.Loss.GroupWeights.Count > 0 ? job.Loss.GroupWeights : Enumerable.Repeat(1.0, groups).ToArray();
-            double total = means.Select((m, g) => m * weights[g]).Sum() / groups;
+            double total = loss.Weighted(means);
             var perGroup = means.Select((m, g) => new GroupEval(g, m, auc ? RocAuc.Compute(scores[g].ToArray(), labels[g].ToArray()) : null)).ToArray();
             return new EvalMetrics(step, data.Count, total, perGroup);
         }

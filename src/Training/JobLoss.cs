@@ -39,6 +39,10 @@ public sealed class JobLoss(LossSpec spec) : IDisposable
         return (loss.MoveToOuterDisposeScope(), gradient.to(y.dtype).MoveToOuterDisposeScope());
     }
 
+    /// <summary>The job's loss, (1/N) sum_g w_g L_g, from the groups' mean losses L_g read to the host (evaluation).</summary>
+    public double Weighted(IReadOnlyList<double> groupMeans) =>
+        groupMeans.Select((mean, g) => mean * (spec.GroupWeights.Count > 0 ? spec.GroupWeights[g] : 1)).Sum() / groupMeans.Count;
+
     /// <summary>L_g, each group's mean per-element loss over (B, D_out), unweighted: (N) float64 (evaluation reports it per group).</summary>
     public Tensor GroupMeans(Tensor y, Tensor target)
     {

@@ -63,7 +63,10 @@ public sealed class JobSession : IAsyncDisposable
         while (true)
         {
             var current = watch;
-            var step = Delivered(coordinator.StepAsync, deadline);
+            // Cancelled when the step is abandoned: a rejected call still retrying would otherwise reach the resumed
+            // coordinator and run a step whose metrics nobody reads.
+            using var abandon = new CancellationTokenSource();
+            var step = Delivered(coordinator.StepAsync, deadline, abandon.Token);
             if (await Task.WhenAny(step, current.Lost.Task) == step)
             {
                 try
@@ -77,7 +80,10 @@ public sealed class JobSession : IAsyncDisposable
                 }
             }
             else
+            {
+                abandon.Cancel();
                 _ = step.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);   // it may yet time out: seen, ignored
+            }
             await ResumeAsync(deadline);
         }
     }
@@ -120,17 +126,19 @@ public sealed class JobSession : IAsyncDisposable
         }
     }
 
-    static async Task<T> Delivered<T>(Func<Task<T>> call, DateTime deadline)
+    /// <summary>Sends <paramref name="call"/> again while the cluster rejects it (it never ran), until the deadline or <paramref name="abandoned"/>.</summary>
+    static async Task<T> Delivered<T>(Func<Task<T>> call, DateTime deadline, CancellationToken abandoned = default)
     {
         while (true)
         {
+            abandoned.ThrowIfCancellationRequested();
             try
             {
                 return await call();
             }
             catch (OrleansMessageRejectionException) when (DateTime.UtcNow < deadline)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(500));
+                await Task.Delay(TimeSpan.FromMilliseconds(500), abandoned);
             }
         }
     }

@@ -301,6 +301,9 @@ public sealed record JobSpec
         : Validation.Fraction != other.Validation.Fraction ? "Validation.Fraction"
         : null;
 
+    /// <summary>The part of the spec that makes the towers (<see cref="TowerSpec"/>).</summary>
+    public TowerSpec Towers() => new(Shape, Seed, DType, Optimizer);
+
     /// <summary>Bytes of the largest activation one worker exchanges per message when it holds <paramref name="groups"/> groups.</summary>
     public long SliceBytes(int groups) =>
         (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * Kernels.DTypeNames.ElementSize(Kernels.DTypeNames.Parse(DType));

@@ -52,8 +52,8 @@ internal sealed class WorkerExchange(IReadOnlyList<JobWorker> workers, DeviceExe
             await trunk.RunAsync(output.Dispose);
             var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet();
             var lost = workers.Where((w, i) => calls[i].IsFaulted
-                    && (WorkersLostException.IsSiloLoss(calls[i].Exception!.InnerException!) || !active.Contains(w.Info.Silo)))
-                .Select(w => w.Info.Silo).Distinct().ToArray();
+                    && (WorkersLostException.IsSiloLoss(calls[i].Exception!.InnerException!) || !active.Contains(w.Silo)))
+                .Select(w => w.Silo).Distinct().ToArray();
             if (lost.Length > 0) throw new WorkersLostException(lost, e);
             throw;
         }

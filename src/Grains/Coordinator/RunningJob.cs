@@ -1,14 +1,16 @@
 using Orchestrator.Grains.Execution;
+using Orchestrator.Grains.Transport;
 using Orchestrator.Kernels.Cuda;
 using Orchestrator.Training;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Grains;
 
 /// <summary>
 /// A job while it runs on the cluster: its spec and checkpoint store, the trunk, the data and the verdict's fence on the
-/// trunk's executor, the placed workers, and the one <see cref="TrainingStep"/> that drives them. The coordinator
+/// trunk's executor, the placed workers, the one <see cref="TrainingStep"/> that drives them, and the export of its parameters. The coordinator
 /// builds it when a job starts or recovers and frees it when the job stops or loses workers; it exists only between.
 /// </summary>
 internal sealed class RunningJob(JobSpec spec, CheckpointStore? checkpoints, DeviceExecutor executor, Trunk trunk, IBatchSource source,
@@ -33,6 +35,24 @@ internal sealed class RunningJob(JobSpec spec, CheckpointStore? checkpoints, Dev
     public Evaluation? Evaluation { get; } = heldOut is null ? null : new Evaluation(spec, trunk, heldOut, executor);
     /// <summary>The best validation loss so far, restored with the checkpoint the job continued from.</summary>
     public EarlyStopping EarlyStopping { get; } = new(spec.Validation.EarlyStopPatience, validation);
+
+    /// <summary>Copies of all parameters as message payloads, the towers concatenated over the workers in group order.</summary>
+    public async Task<Dictionary<string, TensorPayload>> ExportParametersAsync(MessageTensorTransport message)
+    {
+        var exports = await Task.WhenAll(Workers.Select(w => w.Grain.ExportAsync()));
+        return await Executor.RunAsync(() =>
+        {
+            using var scope = NewDisposeScope();
+            Tensor Towers(string name) => cat(exports.Select(e => message.Unpack(e[name], CPU)).ToArray(), 0);
+            return new Dictionary<string, TensorPayload>
+            {
+                [ParameterNames.TrunkWeight] = message.Pack(Trunk.Weight),
+                [ParameterNames.TrunkBias] = message.Pack(Trunk.Bias),
+                [ParameterNames.TowerGateUp] = message.Pack(Towers(ParameterNames.TowerGateUp)),
+                [ParameterNames.TowerDown] = message.Pack(Towers(ParameterNames.TowerDown)),
+            };
+        });
+    }
 
     /// <summary>Frees the trunk-side tensors; on the executor's thread.</summary>
     public void Dispose()

@@ -41,25 +41,28 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
 
     public async Task InitAsync(WorkerSetup setup)
     {
-        var spec = setup.Spec.Validate();
         await ReleaseShard();
         owner = setup.Owner;
-        expected = transports.ExpectChannelTransfers(spec.SliceBytes(setup.GroupCount));
+        expected = transports.ExpectChannelTransfers(setup.SliceBytes);
         shard = await executor.RunAsync(() =>
         {
             var (available, source) = memory.Available(executor.TorchDevice);
-            // The job's workers on this device are built at once: each checks the groups they hold together.
-            MemoryNeed.Towers(spec, Math.Max(setup.GroupCount, setup.DeviceGroups)).Check(available, $"{key.Silo}/{key.Device}", source, $"job '{spec.Name}' (worker {key}, groups {setup.Groups}; {Math.Max(setup.GroupCount, setup.DeviceGroups)} of its groups on this device)");
-            return Build(spec, setup);
+            setup.DeviceNeed.Check(available, $"{key.Silo}/{key.Device}", source,
+                $"job '{setup.Job}' (worker {key}, groups {setup.Groups}; {setup.DeviceGroups} of its groups on this device)");
+            return Build(setup);
         });
         log.LogInformation("Worker {Worker} on {Silo}/{Device} holds groups {Groups} of job {Job}",
             key.ToString(), key.Silo, key.Device, setup.Groups.ToString(), key.Job);
     }
 
     /// <summary>The shard from the job's seed, or from the checkpoint the setup names.</summary>
-    TowerShard Build(JobSpec spec, WorkerSetup setup) => setup.RestoreStep is { } step
-        ? new CheckpointStore(spec.Checkpoint.Directory!).Open(spec.Name, step).CreateTowers(setup.Groups, executor.TorchDevice)
-        : new TowerShard(spec.Shape, setup.Groups, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), executor.TorchDevice, spec.Optimizer);
+    TowerShard Build(WorkerSetup setup)
+    {
+        if (setup.Restore is { } restore)
+            return new CheckpointStore(restore.Directory).Open(setup.Job, restore.Step).CreateTowers(setup.Groups, executor.TorchDevice);
+        var towers = setup.Towers;
+        return new TowerShard(towers.Shape, setup.Groups, towers.Seed, Kernels.DTypeNames.Parse(towers.DType), executor.TorchDevice, towers.Optimizer);
+    }
 
     public Task<TensorPayload> ForwardAsync(TensorPayload x) => Exchange(x, (s, input) => s.Forward(input));
 

@@ -73,7 +73,7 @@ public class TrainResumeTests : IDisposable
         WriteCheckpoint(saved, step: 4);
         string file = Path.Combine(root, "spec.json");
         File.WriteAllText(file, """{ "Steps": 30, "devices": ["cpu"], "checkpoint": { "keep": 5 } }""");
-        var spec = new TrainSettings { CheckpointDir = root, Name = name, Resume = true, SpecFile = file, LeaseSeconds = 9 }.ToJobSpec();
+        var spec = new TrainSettings { CheckpointDir = root, Name = name, Resume = true, SpecFile = file, LeaseSeconds = 9 }.Spec;
         Assert.Null(saved.ModelDifference(spec));
         Assert.Equal((30, "cpu", 5, root, 9), (spec.Steps, spec.Devices.Single(), spec.Checkpoint.Keep, spec.Checkpoint.Directory, spec.LeaseSeconds));
 

@@ -18,7 +18,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, TrainSettings settings, CancellationToken cancellation)
     {
-        var spec = settings.ToJobSpec().Validate();
+        var spec = settings.Spec;
         if (settings.Resume && settings.HasCluster && settings.ResumedFrom() is null)
             AnsiConsole.MarkupLine("[yellow]" + Markup.Escape(
                 $"--resume: no checkpoint of '{spec.Name}' is readable here under '{spec.Checkpoint.Directory}' (the cluster's silos read it), " +

@@ -196,12 +196,17 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
     public string? LogDir { get; init; }
 
+    JobSpec? validated;
+
     /// <summary>
-    /// The job: the defaults, or with --resume the spec of the job's newest checkpoint readable here
-    /// (<see cref="ResumedFrom"/>); then the spec file's fields; then the options that were given. A resumed job that
-    /// would train another model than its checkpoint is an error naming the option.
+    /// The job, validated (once: <see cref="Validate"/> reports its problems before the command runs): the defaults, or
+    /// with --resume the spec of the job's newest checkpoint readable here (<see cref="ResumedFrom"/>); then the spec
+    /// file's fields; then the options that were given. A resumed job that would train another model than its
+    /// checkpoint is an error naming the option.
     /// </summary>
-    public JobSpec ToJobSpec()
+    public JobSpec Spec => validated ??= Resolve().Validate();
+
+    JobSpec Resolve()
     {
         var json = SpecFile is null ? null : File.ReadAllText(SpecFile);
         var file = json is null ? null : JobSpec.FromJson(json);
@@ -294,7 +299,7 @@ public sealed class TrainSettings : ConnectionSettings
         if (SpecFile is not null && !File.Exists(SpecFile)) return ValidationResult.Error($"--spec: file '{SpecFile}' does not exist.");
         try
         {
-            ToJobSpec().Validate();
+            _ = Spec;
             return ValidationResult.Success();
         }
         catch (Exception e) when (e is ArgumentException or System.Text.Json.JsonException)

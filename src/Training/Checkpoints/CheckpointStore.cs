@@ -32,10 +32,10 @@ public sealed class CheckpointStore
     /// <summary>
     /// Starts the checkpoint of <paramref name="job"/> after <paramref name="step"/> training steps. Leftovers of
     /// writes that crashed are removed first. A step that already has a checkpoint is an <see cref="IOException"/>.
+    /// <paramref name="job"/> is a validated spec (the job is running).
     /// </summary>
     public PendingCheckpoint Begin(JobSpec job, long step, long optimizerStep)
     {
-        job.Validate();
         string jobDirectory = JobDirectory(job.Name);
         string final = CheckpointPaths.Inside(Root, job.Name, CheckpointPaths.StepDirectoryName(step));
         if (Directory.Exists(final)) throw new IOException($"job '{job.Name}' already has a checkpoint at step {step}: '{final}'.");

@@ -6,6 +6,6 @@ namespace Orchestrator.Training;
 /// </summary>
 public static class GradientClipping
 {
-    public static double Scale(double clipNorm, double squaredNorm) =>
-        clipNorm <= 0 ? 1 : Math.Min(1, clipNorm / (Math.Sqrt(squaredNorm) + 1e-6));
+    /// <summary>The factor for every gradient when the job's global gradient norm is <paramref name="norm"/> (1: no clipping).</summary>
+    public static double Scale(double clipNorm, double norm) => clipNorm <= 0 ? 1 : Math.Min(1, clipNorm / (norm + 1e-6));
 }

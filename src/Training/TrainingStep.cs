@@ -116,7 +116,7 @@ public sealed class TrainingStep(JobSpec job, Trunk trunk, IBatchSource data, St
     async Task<(double Scale, double? Norm)> ClipAsync(long step, double trunkSquares, IStepTowers towers)
     {
         double norm = Math.Sqrt(trunkSquares + await towers.PendingSquaredNormAsync());
-        if (double.IsFinite(norm)) return (GradientClipping.Scale(job.Optimizer.ClipNorm, norm * norm), norm);
+        if (double.IsFinite(norm)) return (GradientClipping.Scale(job.Optimizer.ClipNorm, norm), norm);
         await thread.RunAsync(() => { trunk.Update.Drop(); return true; });
         await towers.DiscardAsync();
         throw new BadBatchException($"batch {step} is rejected: its gradient norm is {norm} (the loss was finite); try a smaller learning rate " +

@@ -124,7 +124,7 @@ public sealed class CoordinatorGrain(
             {
                 heldOut = BatchSources.HeldOut(spec, data);
                 var model = restore is null
-                    ? new Trunk(spec.Shape, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), device, spec.Optimizer)
+                    ? new Trunk(spec.Shape, spec.Seed, spec.DType, device, spec.Optimizer)
                     : restore.CreateTrunk(device);
                 return new RunningJob(spec, store, executor, model, data, heldOut, restore?.Manifest.Validation,
                     device.type == DeviceType.CUDA ? new StreamFence(device.index) : null, planned,
@@ -198,10 +198,9 @@ public sealed class CoordinatorGrain(
         return ShardAssignment.Assign(job.Shape.Groups, slots.Length).Select((groups, i) =>
         {
             var key = new WorkerKey(slots[i].Silo, slots[i].Device, job.Name, i);
-            var transport = transports.ToWorker(slots[i], trunkDevice, job.SliceBytes(groups.Count), job.Transport);
-            if (transport is MessageTensorTransport message)
-                message.CheckFits(job.SliceBytes(groups.Count), $"slice ({job.BatchSize}, {groups.Count}, D) {job.DType} of worker {key}");
-            var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, EnumNames.Of(transport.Kind));
+            var transport = transports.ToWorker(slots[i], trunkDevice, job.SliceBytes(groups.Count), job.Transport,
+                $"slice ({job.BatchSize}, {groups.Count}, D) {Kernels.DTypeNames.Name(job.DType)} of worker {key}");
+            var info = new WorkerInfo(key.ToString(), key.Silo, key.Device, groups.First, groups.Count, transport.Kind);
             return new JobWorker(GrainFactory.GetGrain<IWorkerGrain>(key.ToString()), info, groups, transport);
         }).ToArray();
     }

@@ -59,7 +59,7 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
     /// <summary>The shard from the job's seed, or from the checkpoint the setup names.</summary>
     TowerShard Build(JobSpec spec, WorkerSetup setup) => setup.RestoreStep is { } step
         ? new CheckpointStore(spec.Checkpoint.Directory!).Open(spec.Name, step).CreateTowers(setup.Groups, executor.TorchDevice)
-        : new TowerShard(spec.Shape, setup.Groups, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), executor.TorchDevice, spec.Optimizer);
+        : new TowerShard(spec.Shape, setup.Groups, spec.Seed, spec.DType, executor.TorchDevice, spec.Optimizer);
 
     public Task<TensorPayload> ForwardAsync(TensorPayload x) => Exchange(x, (s, input) => s.Forward(input));
 

@@ -16,13 +16,13 @@ public static class DTypeNames
     /// <summary>Parses a dtype name (case-insensitive, aliases such as bf16 included); false when unknown.</summary>
     public static bool TryParse(string? name, out torch.ScalarType dtype) => Known.TryGetValue(name?.Trim() ?? "", out dtype);
 
-    /// <summary>Parses a dtype name; the error lists what is accepted.</summary>
-    public static torch.ScalarType Parse(string name, string what = "dtype") =>
-        TryParse(name, out var dtype)
-            ? dtype
-            : throw new ArgumentException($"{what} '{name}' is not a supported dtype; use one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64).");
+    /// <summary>The names a dtype option or field takes, as its errors list them.</summary>
+    public const string Accepted = "bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64)";
 
-    /// <summary>Bytes per element of the dtypes tensors are exchanged and stored in.</summary>
+    /// <summary>Why <paramref name="name"/> is refused as a dtype, with the names that are accepted.</summary>
+    public static string Refusal(string? name) => $"'{name}' is not a dtype; use one of {Accepted}.";
+
+    /// <summary>Bytes per element of the dtypes tensors are exchanged and stored in: the one table of element sizes.</summary>
     public static int ElementSize(torch.ScalarType dtype) => dtype switch
     {
         torch.ScalarType.Float64 or torch.ScalarType.Int64 or torch.ScalarType.ComplexFloat32 => 8,

@@ -39,7 +39,7 @@ public sealed partial class InProcessTrainer : IDisposable
         this.spec = spec.Validate();
         this.device = device ?? CPU;
         spec = this.spec;
-        var dtype = Kernels.DTypeNames.Parse(spec.DType);
+        var dtype = spec.DType;
         source = BatchSources.Create(spec, this.device);
         Trunk = new Trunk(spec.Shape, spec.Seed, dtype, this.device, spec.Optimizer);
         Towers = new TowerShard(spec.Shape, new GroupRange(0, spec.Shape.Groups), spec.Seed, dtype, this.device, spec.Optimizer);

@@ -38,7 +38,7 @@ public class BenchmarkTests
         {
             Shape = new ModelShape { Groups = 12, Features = 1024, Input = 1024, Hidden = 3072, Output = 1024 },
             BatchSize = 2560,
-            DType = "bfloat16",
+            DType = ScalarType.BFloat16,
         };
         var work = Enum.GetValues<StepPhase>().ToDictionary(p => p, p => StepFloors.Of(p, seed));
         double towerParameters = 12.0 * (1024 * 6144 + 3072 * 1024);
@@ -53,7 +53,7 @@ public class BenchmarkTests
         Name = "bench-step",
         Shape = new ModelShape { Groups = 4, Features = 16, Input = 16, Hidden = 24, Output = 8 },
         BatchSize = 32,
-        DType = "float32",
+        DType = ScalarType.Float32,
     };
 
     /// <summary>The silo processes of a local cluster come from the build of src/Silo (a test host is not the client's build output).</summary>
@@ -62,7 +62,7 @@ public class BenchmarkTests
     [Fact]
     public async Task The_step_benchmark_runs_every_setup_including_a_silo_process()
     {
-        var rows = await StepBenchmark.RunAsync(SmallStep, "cpu", warmup: 1, steps: 3, transport: "channel");
+        var rows = await StepBenchmark.RunAsync(SmallStep, "cpu", warmup: 1, steps: 3, transport: TransportChoice.Channel);
         Assert.Equal(5, rows.Count);
         Assert.All(rows, r => Assert.True(r.MsPerStep > 0 && r.SamplesPerSecond > 0, r.Setup));
         // float32 x and dY slices of 32 x groups x 16, y and dX of 32 x groups x 8: 4 groups on one silo's worker, then 2 per worker.
@@ -77,7 +77,7 @@ public class BenchmarkTests
     [Fact]
     public async Task The_memory_run_reads_host_memory_of_both_processes_as_it_trains()
     {
-        var samples = await StepBenchmark.MemoryAsync(SmallStep, "cpu", steps: 25, every: 10, transport: "channel");
+        var samples = await StepBenchmark.MemoryAsync(SmallStep, "cpu", steps: 25, every: 10, transport: TransportChoice.Channel);
         Assert.Equal([10L, 20, 25], samples.Select(s => s.Step));
         Assert.All(samples, s => Assert.True(s.Client.ResidentMiB > 50 && s.SiloProcess.ResidentMiB > 50 && s.DeviceUsedMiB == 0
             && s.Client.ManagedHeapMiB > 0 && s.SiloProcess.ManagedHeapMiB > 0 && s.SiloProcess.ResidentMiB > s.SiloProcess.ManagedHeapMiB, $"{s}"));
@@ -98,7 +98,7 @@ public class BenchmarkTests
     [Fact]
     public async Task The_cluster_gpu_check_passes_on_the_cpu_for_every_transport()
     {
-        var results = await ClusterGpuCheck.RunAsync("cpu", ["float64"]);
+        var results = await ClusterGpuCheck.RunAsync("cpu", [ScalarType.Float64]);
         // message, process and channel between two silos of this process; channel between this process and a silo process.
         Assert.Equal(4, results.Select(r => r.Shape).Distinct().Count());
         Assert.Contains(results, r => r.Shape.StartsWith("2 silo processes sharing one GPU (channel)"));

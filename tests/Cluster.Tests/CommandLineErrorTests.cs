@@ -17,7 +17,11 @@ public class CommandLineErrorTests
     [InlineData("--groups 1e9", "--groups 1e9: '1e9' is not a whole number.")]
     [InlineData("--connect-timeout -1", "--connect-timeout must be 1 to 3600 seconds; got -1.")]
     [InlineData("--stpes 10", "Unknown option")]
-    [InlineData("--loss hinge", "--loss: 'hinge' is not one of mse, bce.")]
+    [InlineData("--loss hinge", "--loss hinge: 'hinge' is not one of mse, bce.")]
+    [InlineData("--loss 1", "--loss 1: '1' is not one of mse, bce.")]
+    [InlineData("--dtype f8", "--dtype f8: 'f8' is not a dtype; use one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64).")]
+    [InlineData("--transport tcp", "--transport tcp: 'tcp' is not one of auto, message, channel, process, ipc.")]
+    [InlineData("--transport=message,channel", "--transport message,channel: 'message,channel' is not one of auto, message, channel, process, ipc.")]
     public async Task A_bad_option_value_is_named_with_what_is_wrong(string arguments, string message)
     {
         await using var cli = await Run(["train", .. arguments.Split(' ')]);

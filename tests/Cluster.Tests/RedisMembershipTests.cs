@@ -3,6 +3,7 @@ using Orchestrator.Client;
 using Orchestrator.Grains;
 using Orchestrator.Grains.Hosting;
 using Orchestrator.Training;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Cluster.Tests;
 
@@ -14,7 +15,7 @@ public class RedisMembershipTests(RedisClusterFixture fixture)
         Name = $"job-{Guid.NewGuid():N}",
         Shape = new ModelShape { Groups = 6, Features = 8, Input = 8, Hidden = 16, Output = 4 },
         BatchSize = 64,
-        DType = "float32",
+        DType = ScalarType.Float32,
         Steps = steps,
         Optimizer = new OptimizerSpec { LearningRate = 0.01 },
     };

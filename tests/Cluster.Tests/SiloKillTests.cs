@@ -41,7 +41,7 @@ public class SiloKillTests(RedisClusterFixture fixture)
                 Name = $"kill-{Guid.NewGuid():N}",
                 Shape = new ModelShape { Groups = 6, Features = 8, Input = 8, Hidden = 16, Output = 4 },
                 BatchSize = 64,
-                DType = "float64",
+                DType = ScalarType.Float64,
                 Steps = 10,
                 Seed = seed,
                 Data = new DataSpec { DataSeed = seed + 1L, TeacherSeed = seed + 2L },

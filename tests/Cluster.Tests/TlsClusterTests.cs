@@ -3,6 +3,7 @@ using Orchestrator.Client.Commands;
 using Orchestrator.Grains;
 using Orchestrator.Grains.Hosting;
 using Orchestrator.Training;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Cluster.Tests;
 
@@ -40,7 +41,7 @@ public class TlsClusterTests(TlsClusterFixture fixture)
             Name = $"tls-{Guid.NewGuid():N}",
             Shape = new ModelShape { Groups = 4, Features = 8, Input = 8, Hidden = 16, Output = 4 },
             BatchSize = 32,
-            DType = "float32",
+            DType = ScalarType.Float32,
             Steps = 5,
         };
         var coordinator = connection.Grains.GetGrain<ICoordinatorGrain>(spec.Name);

@@ -44,7 +44,7 @@ public class TrainResumeTests : IDisposable
         var resumed = new CheckpointStore(interrupted).Open(name, 11);
         var uninterrupted = new CheckpointStore(straight).Open(name, 11);
         Assert.Null(uninterrupted.Manifest.Job.ModelDifference(resumed.Manifest.Job));
-        Assert.Equal("float64", resumed.Manifest.DType);
+        Assert.Equal(ScalarType.Float64, resumed.Manifest.DType);
         using (var a = resumed.ReadTrunk())
         using (var b = uninterrupted.ReadTrunk())
             AssertSame(a, b);

@@ -1,7 +1,9 @@
 using System.Diagnostics.Metrics;
 using Orchestrator.Grains;
 using Orchestrator.Grains.Observability;
+using Orchestrator.Grains.Transport;
 using Orchestrator.Training;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Cluster.Tests;
 
@@ -47,11 +49,11 @@ public class TrainingMetricsTests
     [Fact]
     public void Exchanged_bytes_count_only_workers_on_other_silos()
     {
-        var spec = new JobSpec { Shape = new ModelShape { Groups = 4, Input = 8, Output = 2 }, BatchSize = 10, DType = "float32" };
+        var spec = new JobSpec { Shape = new ModelShape { Groups = 4, Input = 8, Output = 2 }, BatchSize = 10, DType = ScalarType.Float32 };
         var status = new JobStatus("j", JobState.Running, 0, 1, null,
         [
-            new WorkerInfo("a", "s0", "cpu", 0, 1, "local"),
-            new WorkerInfo("b", "s1", "cpu", 1, 3, "message"),
+            new WorkerInfo("a", "s0", "cpu", 0, 1, TensorPayloadKind.Local),
+            new WorkerInfo("b", "s1", "cpu", 1, 3, TensorPayloadKind.Message),
         ], null, "s0");
         // 3 remote groups x (x and dY in, Y and dX out) = 3 * 2 * 10 * (8 + 2) * 4 bytes
         Assert.Equal(3L * 2 * 10 * (8 + 2) * 4, TrainingMetrics.ExchangedBytes(spec, status));

@@ -14,7 +14,7 @@ public class BadBatchTests(ClusterFixture fixture)
     /// <summary>A data file exactly one batch long (every step sees every sample), damaged by <paramref name="damage"/>.</summary>
     static JobSpec JobOnFile(ScratchDirectory scratch, Action<Tensor, Tensor> damage)
     {
-        var spec = DistributedTrainingTests.SmallJob("float32", []);
+        var spec = DistributedTrainingTests.SmallJob(ScalarType.Float32, []);
         var check = new Check();
         using var features = check.Randn([spec.BatchSize, spec.Shape.Features], ScalarType.Float32);
         using var targets = check.Randn([spec.BatchSize, spec.Shape.Groups, spec.Shape.Output], ScalarType.Float32);

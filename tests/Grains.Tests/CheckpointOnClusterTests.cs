@@ -12,7 +12,7 @@ namespace Orchestrator.Grains.Tests;
 public class CheckpointOnClusterTests(ClusterFixture fixture)
 {
     static JobSpec Job(ScratchDirectory scratch, string[] devices, int steps, int every = 0) =>
-        DistributedTrainingTests.SmallJob("float64", devices, steps: steps) with
+        DistributedTrainingTests.SmallJob(ScalarType.Float64, devices, steps: steps) with
         {
             Checkpoint = new CheckpointSpec { Directory = scratch.Root, EverySteps = every, Keep = 2 },
         };

@@ -8,7 +8,7 @@ namespace Orchestrator.Grains.Tests;
 [Collection(ClusterCollection.Name)]
 public class DistributedTrainingTests(ClusterFixture fixture)
 {
-    public static JobSpec SmallJob(string dtype, IReadOnlyList<string> devices, int workersPerDevice = 1, int steps = 4, string transport = "auto")
+    public static JobSpec SmallJob(ScalarType dtype, IReadOnlyList<string> devices, int workersPerDevice = 1, int steps = 4, TransportChoice transport = TransportChoice.Auto)
     {
         int seed = Random.Shared.Next();
         return new JobSpec
@@ -26,31 +26,31 @@ public class DistributedTrainingTests(ClusterFixture fixture)
         };
     }
 
-    public static TheoryData<string, string[], int, int, string> Layouts => new()
+    public static TheoryData<ScalarType, string[], int, int, TransportChoice> Layouts => new()
     {
-        { "float64", ["Primary/cpu"], 1, 1, "auto" },
-        { "float64", ["Primary/cpu", "Secondary_1/cpu"], 1, 2, "auto" },
-        { "float64", [], 1, 3, "auto" },
-        { "float64", [], 1, 3, "channel" },     // the two remote workers over the TCP data channel
-        { "float64", ["cpu"], 3, 5, "message" },  // 9 slots for 5 groups: 4 workers are not created
-        { "float32", [], 1, 3, "channel" },
-        { "float32", ["Secondary_2/cpu"], 2, 2, "auto" },
-        { "float64", [], 1, 3, "process" },     // the remote workers get registry entries of this process
-        { "bfloat16", [], 2, 5, "process" },
+        { ScalarType.Float64, ["Primary/cpu"], 1, 1, TransportChoice.Auto },
+        { ScalarType.Float64, ["Primary/cpu", "Secondary_1/cpu"], 1, 2, TransportChoice.Auto },
+        { ScalarType.Float64, [], 1, 3, TransportChoice.Auto },
+        { ScalarType.Float64, [], 1, 3, TransportChoice.Channel },     // the two remote workers over the TCP data channel
+        { ScalarType.Float64, ["cpu"], 3, 5, TransportChoice.Message },  // 9 slots for 5 groups: 4 workers are not created
+        { ScalarType.Float32, [], 1, 3, TransportChoice.Channel },
+        { ScalarType.Float32, ["Secondary_2/cpu"], 2, 2, TransportChoice.Auto },
+        { ScalarType.Float64, [], 1, 3, TransportChoice.Process },     // the remote workers get registry entries of this process
+        { ScalarType.BFloat16, [], 2, 5, TransportChoice.Process },
     };
 
-    static string ExpectedKind(string transport) => transport switch
+    static TensorPayloadKind ExpectedKind(TransportChoice transport) => transport switch
     {
-        "channel" => EnumNames.Of(TensorPayloadKind.Channel),
-        "process" => EnumNames.Of(TensorPayloadKind.Process),
-        _ => EnumNames.Of(TensorPayloadKind.Message),
+        TransportChoice.Channel => TensorPayloadKind.Channel,
+        TransportChoice.Process => TensorPayloadKind.Process,
+        _ => TensorPayloadKind.Message,
     };
 
     [Theory, MemberData(nameof(Layouts))]
-    public async Task Training_on_the_cluster_matches_the_single_process_trainer(string dtype, string[] devices, int perDevice, int workers, string transport)
+    public async Task Training_on_the_cluster_matches_the_single_process_trainer(ScalarType dtype, string[] devices, int perDevice, int workers, TransportChoice transport)
     {
         var spec = SmallJob(dtype, devices, perDevice, transport: transport);
-        double tolerance = dtype switch { "float64" => 1e-9, "float32" => 1e-4, _ => 1e-2 };
+        double tolerance = dtype switch { ScalarType.Float64 => 1e-9, ScalarType.Float32 => 1e-4, _ => 1e-2 };
         using var reference = new InProcessTrainer(spec);
         // Until the workers and the coordinator announce their own transfers (DataChannelServer.Expect), the test does.
         var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
@@ -83,8 +83,8 @@ public class DistributedTrainingTests(ClusterFixture fixture)
     /// <summary>Each step moves x, y, dY and dX slices of every worker, counted under the worker's transport.</summary>
     static void ExpectTraffic(JobSpec spec, JobStatus status, StepMetrics metrics)
     {
-        long element = Kernels.DTypeNames.ElementSize(Kernels.DTypeNames.Parse(spec.DType));
-        var expected = status.Workers.GroupBy(w => w.Transport).ToDictionary(g => g.Key,
+        long element = Kernels.DTypeNames.ElementSize(spec.DType);
+        var expected = status.Workers.GroupBy(w => EnumNames.Of(w.Transport)).ToDictionary(g => g.Key,
             g => g.Sum(w => 2L * spec.BatchSize * w.GroupCount * (spec.Shape.Input + spec.Shape.Output) * element));
         Assert.Equal(expected.OrderBy(kv => kv.Key), metrics.BytesMoved!.OrderBy(kv => kv.Key));
         Assert.True(metrics.ScatterMs > 0 && metrics.GatherMs > 0 && metrics.ScatterMs + metrics.GatherMs < metrics.TotalMs);
@@ -105,7 +105,7 @@ public class DistributedTrainingTests(ClusterFixture fixture)
     [Fact]
     public async Task Status_reports_the_job_and_the_cluster_lists_devices_and_jobs()
     {
-        var spec = SmallJob("float32", []);
+        var spec = SmallJob(ScalarType.Float32, []);
         var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
         await coordinator.StartAsync(spec);
         try
@@ -113,8 +113,8 @@ public class DistributedTrainingTests(ClusterFixture fixture)
             var metrics = await coordinator.StepAsync();
             var status = await coordinator.GetStatusAsync();
             Assert.Equal((JobState.Running, 1L, metrics.Loss), (status.State, status.StepsDone, status.LastLoss!.Value));
-            Assert.Contains(status.Workers, w => w.Transport == EnumNames.Of(TensorPayloadKind.Local) && w.Silo == status.CoordinatorSilo);
-            Assert.Contains(status.Workers, w => w.Transport == EnumNames.Of(TensorPayloadKind.Message) && w.Silo != status.CoordinatorSilo);
+            Assert.Contains(status.Workers, w => w.Transport == TensorPayloadKind.Local && w.Silo == status.CoordinatorSilo);
+            Assert.Contains(status.Workers, w => w.Transport == TensorPayloadKind.Message && w.Silo != status.CoordinatorSilo);
             Assert.True(metrics.SamplesPerSecond > 0 && metrics.TowerForwardMs > 0 && metrics.TotalMs >= metrics.TowerBackwardMs);
 
             var cluster = fixture.Client.GetGrain<IClusterGrain>(IClusterGrain.Key);

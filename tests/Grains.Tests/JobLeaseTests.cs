@@ -15,7 +15,7 @@ namespace Orchestrator.Grains.Tests;
 public class JobLeaseTests(ClusterFixture fixture)
 {
     static JobSpec Job(ScratchDirectory scratch, int steps, int lease) =>
-        DistributedTrainingTests.SmallJob("float64", [], steps: steps) with
+        DistributedTrainingTests.SmallJob(ScalarType.Float64, [], steps: steps) with
         {
             Checkpoint = new CheckpointSpec { Directory = scratch.Root, EverySteps = 0, Keep = 5 },
             LeaseSeconds = lease,

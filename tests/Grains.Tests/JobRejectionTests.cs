@@ -19,7 +19,7 @@ public class JobRejectionTests(ClusterFixture fixture)
         return e;
     }
 
-    static JobSpec Job() => DistributedTrainingTests.SmallJob("float32", []);
+    static JobSpec Job() => DistributedTrainingTests.SmallJob(ScalarType.Float32, []);
 
     [Fact]
     public async Task An_invalid_spec_names_the_field()
@@ -99,7 +99,7 @@ public class JobRejectionTests(ClusterFixture fixture)
     [Fact]
     public async Task Slices_too_big_for_an_Orleans_message_are_refused_up_front()
     {
-        var spec = Job() with { BatchSize = 4096, DType = "float64", Shape = Job().Shape with { Input = 128 } };   // 4 MiB per group
+        var spec = Job() with { BatchSize = 4096, DType = ScalarType.Float64, Shape = Job().Shape with { Input = 128 } };   // 4 MiB per group
         var e = Assert.IsType<Transport.TensorPayloadTooLargeException>(await StartFails(spec));
         Assert.Contains("bytes, over the 4,128,768 bytes an Orleans message may carry", e.Message);
     }

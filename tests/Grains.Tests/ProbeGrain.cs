@@ -1,6 +1,7 @@
 using Orchestrator.Grains.Execution;
 using Orchestrator.Grains.Placement;
 using Orchestrator.Grains.Transport;
+using Orchestrator.Training;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using static TorchSharp.torch;
 
@@ -15,10 +16,10 @@ public interface IProbeGrain : IGrainWithStringKey
     Task<TensorPayload> EchoAsync(TensorPayload payload);
 
     /// <summary>
-    /// Sends the (message) payload on to another probe with the transport the job choice ("message", "channel", "auto")
+    /// Sends the (message) payload on to another probe with the transport the job choice (message, channel, auto)
     /// gives for that probe (or Local when forced), and returns the echo as a message payload.
     /// </summary>
-    Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal, string choice = "message");
+    Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal, TransportChoice choice = TransportChoice.Message);
 }
 
 [DevicePlacement]
@@ -36,11 +37,11 @@ public sealed class ProbeGrain(DeviceExecutors executors, TensorTransports trans
         return transport.Pack(transport.Unpack(payload, Executor.TorchDevice));
     });
 
-    public async Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal, string choice = "message")
+    public async Task<TensorPayload> RelayAsync(string target, TensorPayload payload, bool forceLocal, TransportChoice choice = TransportChoice.Message)
     {
         var key = WorkerKey.Parse(target);
         var device = ClusterDevices.Discover(membership, metadata).Single(d => d.Silo == key.Silo && d.Device == key.Device);
-        var transport = forceLocal ? transports.Local : transports.ToWorker(device, Executor.Device, payload.Bytes, choice);
+        var transport = forceLocal ? transports.Local : transports.ToWorker(device, Executor.Device, payload.Bytes, choice, payload.ToString());
         var outgoing = await Executor.RunAsync(() =>
         {
             using var scope = NewDisposeScope();

@@ -21,7 +21,7 @@ public class SiloLossTests : IAsyncLifetime
     public async Task A_killed_silo_costs_the_steps_since_the_last_checkpoint_and_nothing_else()
     {
         using var scratch = new ScratchDirectory();
-        var spec = DistributedTrainingTests.SmallJob("float64", [], steps: 8) with
+        var spec = DistributedTrainingTests.SmallJob(ScalarType.Float64, [], steps: 8) with
         {
             Checkpoint = new CheckpointSpec { Directory = scratch.Root, EverySteps = 2 },
         };

@@ -1,4 +1,5 @@
 using Orchestrator.Training.Tests;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Tests;
 
@@ -8,7 +9,7 @@ public class TensorLifetimeTests(ClusterFixture fixture)
     [Fact]
     public async Task Two_hundred_distributed_steps_leave_no_live_tensors_behind()
     {
-        var spec = DistributedTrainingTests.SmallJob("float32", [], workersPerDevice: 2, steps: 200);
+        var spec = DistributedTrainingTests.SmallJob(ScalarType.Float32, [], workersPerDevice: 2, steps: 200);
         var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
         long before = 0, afterFirstStep = 0, afterLastStep = 0, afterStop = 0;
         await LiveTensors.WithoutCollectionAsync(async () =>

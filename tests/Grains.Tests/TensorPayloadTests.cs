@@ -1,5 +1,6 @@
 using Orchestrator.Grains.Transport;
 using Orchestrator.Kernels.Tests;
+using Orchestrator.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using static Orchestrator.Training.Tests.Exactly;
@@ -37,24 +38,24 @@ public class TensorPayloadTests(ClusterFixture fixture)
     }
 
     /// <summary>Every dtype through Orleans messages; the data channel carries the dtypes its wire format knows.</summary>
-    public static TheoryData<ScalarType, string> DTypesAndTransports
+    public static TheoryData<ScalarType, TransportChoice> DTypesAndTransports
     {
         get
         {
-            var data = new TheoryData<ScalarType, string>();
+            var data = new TheoryData<ScalarType, TransportChoice>();
             foreach (var dtype in AllDTypes)
             {
-                data.Add(dtype, "message");
-                data.Add(dtype, "process");
+                data.Add(dtype, TransportChoice.Message);
+                data.Add(dtype, TransportChoice.Process);
                 if (dtype is ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int64 or ScalarType.Int32)
-                    data.Add(dtype, "channel");
+                    data.Add(dtype, TransportChoice.Channel);
             }
             return data;
         }
     }
 
     [Theory, MemberData(nameof(DTypesAndTransports))]
-    public async Task Every_dtype_crosses_silos_bit_for_bit_with_views_and_empty_tensors(ScalarType dtype, string transport)
+    public async Task Every_dtype_crosses_silos_bit_for_bit_with_views_and_empty_tensors(ScalarType dtype, TransportChoice transport)
     {
         Tensor[] tensors =
         [
@@ -63,7 +64,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
             Random([0, 4], dtype),                                        // empty
         ];
         // Probes are no job: nothing announces their transfers unless the test does.
-        using var announced = transport == "channel" ? fixture.ExpectChannelTransfers(ClusterFixture.MaxMessageBytes) : null;
+        using var announced = transport == TransportChoice.Channel ? fixture.ExpectChannelTransfers(ClusterFixture.MaxMessageBytes) : null;
         foreach (var tensor in tensors)
         {
             Assert.Equal(tensor.numel() * Kernels.DTypeNames.ElementSize(dtype), message.Pack(tensor).Data!.LongLength);   // bf16 stays 2 bytes
@@ -78,7 +79,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
     public async Task Auto_keeps_cpu_silos_on_orleans_messages()
     {
         using var tensor = check.Randn([256, 4, 512], ScalarType.Float32);   // 2 MiB: large, but a CPU worker
-        Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_2/cpu/probe/2", p, forceLocal: false, choice: "auto")));
+        Assert.True(await RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_2/cpu/probe/2", p, forceLocal: false, choice: TransportChoice.Auto)));
     }
 
     [Fact]
@@ -86,7 +87,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
     {
         using var tensor = check.Randn([64, 4, 8], ScalarType.Float32);
         // These silos share a process and own CPUs only: CUDA IPC needs GPUs in two processes of one host.
-        var ipc = await Assert.ThrowsAnyAsync<Exception>(() => RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/3", p, forceLocal: false, choice: "ipc")));
+        var ipc = await Assert.ThrowsAnyAsync<Exception>(() => RoundTrip(tensor, p => Probe("Primary").RelayAsync("Secondary_1/cpu/probe/3", p, forceLocal: false, choice: TransportChoice.Ipc)));
         Assert.Contains("'ipc' cannot reach worker device Secondary_1/cpu: CUDA IPC needs a GPU worker in another process", ipc.ToString());
     }
 

@@ -28,9 +28,9 @@ public class TrainingFeaturesOnClusterTests(ClusterFixture fixture)
     }
 
     [Theory]
-    [InlineData("message", 1)]
-    [InlineData("channel", 2)]
-    public async Task A_clipped_scheduled_weighted_BCE_job_with_validation_matches_the_single_process_trainer(string transport, int perDevice)
+    [InlineData(TransportChoice.Message, 1)]
+    [InlineData(TransportChoice.Channel, 2)]
+    public async Task A_clipped_scheduled_weighted_BCE_job_with_validation_matches_the_single_process_trainer(TransportChoice transport, int perDevice)
     {
         using var scratch = new ScratchDirectory();
         var check = new Check();
@@ -40,7 +40,7 @@ public class TrainingFeaturesOnClusterTests(ClusterFixture fixture)
             Name = $"features-{Guid.NewGuid():N}",
             Shape = shape,
             BatchSize = 16,
-            DType = "float64",
+            DType = ScalarType.Float64,
             Steps = 10,
             Seed = check.Seed,
             Data = new DataSpec { Source = "safetensors", Path = DataFile(scratch, check, shape, 120), DataSeed = check.Seed + 1L },
@@ -117,7 +117,7 @@ public class TrainingFeaturesOnClusterTests(ClusterFixture fixture)
             Name = $"early-{Guid.NewGuid():N}",
             Shape = shape,
             BatchSize = 8,
-            DType = "float64",
+            DType = ScalarType.Float64,
             Steps = 400,
             Seed = check.Seed,
             Data = new DataSpec { Source = "safetensors", Path = data, DataSeed = check.Seed + 1L },

@@ -9,7 +9,7 @@ namespace Orchestrator.Training.Tests;
 public static class CheckpointJobs
 {
     /// <summary>Five groups, so splits into 2 or 3 shards are uneven.</summary>
-    public static JobSpec Small(Check check, string dtype = "float64", string name = "ckpt-job") => new()
+    public static JobSpec Small(Check check, ScalarType dtype = ScalarType.Float64, string name = "ckpt-job") => new()
     {
         Name = name,
         Shape = new ModelShape { Groups = 5, Features = 7, Input = 3, Hidden = 6, Output = 2 },

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Training.Tests;
 
@@ -58,5 +59,41 @@ public sealed class CheckpointManifestFormatTests : IDisposable
         Assert.Equal(new CheckpointFile((string)listed["content"]!["file"]!, (long)listed["content"]!["bytes"]!, (string)listed["content"]!["sha256"]!),
             shard.Content);
         Assert.Equal(CheckpointFile.Of(Path.Combine(step, shard.File)), shard.Content);
+    }
+
+    /// <summary>The format-1 fixture job copied to the scratch directory, its manifest changed by <paramref name="edit"/>; its name.</summary>
+    string FixtureWithManifest(Action<JsonObject> edit)
+    {
+        const string job = "legacy-bf16";
+        CheckpointJobs.CopyFixture(job, scratch.Root);
+        var path = Path.Combine(scratch.Root, job, "step-000000006", CheckpointManifest.FileName);
+        var manifest = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        edit(manifest);
+        File.WriteAllText(path, manifest.ToJsonString());
+        return job;
+    }
+
+    [Fact]
+    public void A_manifest_that_names_its_dtype_by_an_alias_opens_and_is_written_back_with_the_canonical_name()
+    {
+        // Before dtypes were typed, a job's dtype reached its manifest as the user spelled it ("bf16").
+        var checkpoint = new CheckpointStore(scratch.Root).Open(FixtureWithManifest(written =>
+        {
+            Assert.Equal("bfloat16", (string)written["dType"]!);
+            written["dType"] = "bf16";
+            written["job"]!["dType"] = "BF16";
+        }));
+        checkpoint.Verify();
+        Assert.Equal((ScalarType.BFloat16, ScalarType.BFloat16), (checkpoint.Manifest.DType, checkpoint.Manifest.Job.DType));
+        var rewritten = JsonNode.Parse(checkpoint.Manifest.ToJson())!.AsObject();
+        Assert.Equal(("bfloat16", "bfloat16"), ((string)rewritten["dType"]!, (string)rewritten["job"]!["dType"]!));
+    }
+
+    [Fact]
+    public void A_manifest_with_an_unknown_dtype_is_invalid_data_naming_the_field_and_the_accepted_names()
+    {
+        string job = FixtureWithManifest(written => written["dType"] = "f8");
+        var e = Assert.Throws<InvalidDataException>(() => new CheckpointStore(scratch.Root).Open(job));
+        Assert.Contains("DType: 'f8' is not a dtype; use one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64).", e.Message);
     }
 }

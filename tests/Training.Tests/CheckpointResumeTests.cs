@@ -14,10 +14,10 @@ public sealed class CheckpointResumeTests : IDisposable
     public void Dispose() => scratch.Dispose();
 
     [Theory]
-    [InlineData("float64")]
-    [InlineData("float32")]
-    [InlineData("bfloat16")]
-    public void A_resumed_run_matches_the_uninterrupted_run_bit_for_bit(string dtype)
+    [InlineData(ScalarType.Float64)]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void A_resumed_run_matches_the_uninterrupted_run_bit_for_bit(ScalarType dtype)
     {
         using var scope = NewDisposeScope();
         var spec = CheckpointJobs.Small(check, dtype);

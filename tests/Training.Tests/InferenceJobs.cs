@@ -15,7 +15,7 @@ public static class InferenceJobs
     /// A bce job on a data file of fresh features and 0/1 targets (bce trains logits), five groups like
     /// <see cref="CheckpointJobs.Small"/>.
     /// </summary>
-    public static JobSpec Bce(Check check, ScratchDirectory scratch, string dtype = "float32")
+    public static JobSpec Bce(Check check, ScratchDirectory scratch, ScalarType dtype = ScalarType.Float32)
     {
         var job = CheckpointJobs.Small(check, dtype, name: "bce-job");
         using var scope = NewDisposeScope();

@@ -1,4 +1,5 @@
 using Orchestrator.Training;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Training.Tests;
 
@@ -21,7 +22,7 @@ public class JobSpecTests
         { "Shape.Hidden", new JobSpec { Shape = new ModelShape { Hidden = 0 } } },
         { "Shape.Output", new JobSpec { Shape = new ModelShape { Output = 0 } } },
         { "BatchSize", new JobSpec { BatchSize = 0 } },
-        { "DType", new JobSpec { DType = "int8" } },
+        { "DType", new JobSpec { DType = ScalarType.Int8 } },
         { "Optimizer.LearningRate", new JobSpec { Optimizer = new OptimizerSpec { LearningRate = double.NaN } } },
         { "Optimizer.Beta1", new JobSpec { Optimizer = new OptimizerSpec { Beta1 = 1.0 } } },
         { "Optimizer.Beta2", new JobSpec { Optimizer = new OptimizerSpec { Beta2 = -0.1 } } },
@@ -38,7 +39,7 @@ public class JobSpecTests
         { "Devices[1]", new JobSpec { Devices = ["cpu", "gpu0"] } },
         { "Devices[0]", new JobSpec { Devices = ["silo/cuda:x"] } },
         { "WorkersPerDevice", new JobSpec { WorkersPerDevice = 0 } },
-        { "Transport", new JobSpec { Transport = "carrier-pigeon" } },
+        { "Transport", new JobSpec { Transport = (TransportChoice)17 } },
         { "Optimizer.Schedule.WarmupSteps", new JobSpec { Optimizer = new OptimizerSpec { Schedule = new ScheduleSpec { WarmupSteps = -1 } } } },
         { "Optimizer.Schedule.DecaySteps", new JobSpec { Optimizer = new OptimizerSpec { Schedule = new ScheduleSpec { Kind = ScheduleKind.Cosine, WarmupSteps = 10, DecaySteps = 10 } } } },
         { "Optimizer.Schedule.MinLearningRate", new JobSpec { Optimizer = new OptimizerSpec { LearningRate = 0.1, Schedule = new ScheduleSpec { MinLearningRate = 0.2 } } } },
@@ -95,7 +96,7 @@ public class JobSpecTests
     public void The_default_spec_and_device_forms_are_valid()
     {
         new JobSpec().Validate();
-        new JobSpec { Devices = ["cpu", "cuda:0", "Primary/cuda:12", "host-1/cpu"], DType = "bf16" }.Validate();
+        new JobSpec { Devices = ["cpu", "cuda:0", "Primary/cuda:12", "host-1/cpu"], DType = ScalarType.BFloat16 }.Validate();
     }
 
     [Fact]
@@ -158,5 +159,56 @@ public class JobSpecTests
     {
         var e = Assert.ThrowsAny<System.Text.Json.JsonException>(() => JobSpec.FromJson("""{ "name": "p", "batchsise": 3 }"""));
         Assert.Contains("batchsise", e.Message);
+    }
+
+    [Theory]
+    [InlineData("bfloat16", ScalarType.BFloat16, "bfloat16")]
+    [InlineData("bf16", ScalarType.BFloat16, "bfloat16")]
+    [InlineData("BF16", ScalarType.BFloat16, "bfloat16")]
+    [InlineData("f16", ScalarType.Float16, "float16")]
+    [InlineData("half", ScalarType.Float16, "float16")]
+    [InlineData("fp32", ScalarType.Float32, "float32")]
+    [InlineData("Float32", ScalarType.Float32, "float32")]
+    [InlineData("double", ScalarType.Float64, "float64")]
+    [InlineData("f64", ScalarType.Float64, "float64")]
+    public void A_spec_file_dtype_is_read_by_any_of_its_names_and_written_by_its_canonical_one(string name, ScalarType dtype, string canonical)
+    {
+        var spec = JobSpec.FromJson($$"""{ "dtype": "{{name}}" }""").Validate();
+        Assert.Equal(dtype, spec.DType);
+        Assert.Equal(canonical, (string)System.Text.Json.Nodes.JsonNode.Parse(spec.ToJson())!["dType"]!);
+        Assert.Equal(dtype, JobSpec.FromJson(spec.ToJson()).DType);
+    }
+
+    [Theory]
+    [InlineData("""{ "dtype": "f8" }""", "DType: 'f8' is not a dtype; use one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64).")]
+    [InlineData("""{ "dtype": "int8" }""", "DType: 'int8' is not a dtype; use one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64).")]
+    [InlineData("""{ "dtype": 6 }""", "DType: a dtype is a name (one of bfloat16 (bf16), float16 (f16), float32 (f32), float64 (f64)), not a JSON Number.")]
+    [InlineData("""{ "transport": "tcp" }""", "Transport: 'tcp' is not a transport; use one of auto, message, channel, process, ipc.")]
+    [InlineData("""{ "transport": "message,channel" }""", "Transport: 'message,channel' is not a transport; use one of auto, message, channel, process, ipc.")]
+    [InlineData("""{ "transport": 1 }""", "Transport: a transport is a name (one of auto, message, channel, process, ipc), not a JSON Number.")]
+    public void An_unknown_dtype_or_transport_in_a_spec_file_is_an_error_naming_the_field_and_the_choices(string json, string message)
+    {
+        var e = Assert.Throws<JobSpecException>(() => JobSpec.FromJson(json));
+        Assert.Equal(message, e.Message);
+    }
+
+    [Theory]
+    [InlineData("auto", TransportChoice.Auto)]
+    [InlineData("message", TransportChoice.Message)]
+    [InlineData("Channel", TransportChoice.Channel)]
+    [InlineData("PROCESS", TransportChoice.Process)]
+    [InlineData("ipc", TransportChoice.Ipc)]
+    public void A_spec_file_transport_is_read_case_insensitively_and_written_in_lower_case(string name, TransportChoice transport)
+    {
+        var spec = JobSpec.FromJson($$"""{ "transport": "{{name}}" }""").Validate();
+        Assert.Equal(transport, spec.Transport);
+        Assert.Equal(name.ToLowerInvariant(), (string)System.Text.Json.Nodes.JsonNode.Parse(spec.ToJson())!["transport"]!);
+    }
+
+    [Fact]
+    public void The_default_spec_writes_float32_and_auto()
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(new JobSpec().ToJson())!;
+        Assert.Equal(("float32", "auto"), ((string)json["dType"]!, (string)json["transport"]!));
     }
 }

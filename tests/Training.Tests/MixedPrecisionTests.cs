@@ -1,4 +1,5 @@
 using Xunit.Abstractions;
+using static TorchSharp.torch;
 
 namespace Orchestrator.Training.Tests;
 
@@ -8,7 +9,7 @@ public class MixedPrecisionTests(ITestOutputHelper output)
     const int Steps = 600, Tail = 50;
 
     /// <summary>The mean loss of the last <see cref="Tail"/> of <see cref="Steps"/> steps of the default job at lr 1e-4, and of the first.</summary>
-    static (double First, double Last) Train(string dtype)
+    static (double First, double Last) Train(ScalarType dtype)
     {
         var spec = new JobSpec { DType = dtype, Steps = Steps, Optimizer = new OptimizerSpec { LearningRate = 1e-4 } };
         using var trainer = new InProcessTrainer(spec);
@@ -17,11 +18,11 @@ public class MixedPrecisionTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("bfloat16")]
-    [InlineData("float16")]
-    public void A_half_precision_job_at_an_ordinary_learning_rate_tracks_the_float32_job(string dtype)
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float16)]
+    public void A_half_precision_job_at_an_ordinary_learning_rate_tracks_the_float32_job(ScalarType dtype)
     {
-        var (singleFirst, single) = Train("float32");
+        var (singleFirst, single) = Train(ScalarType.Float32);
         var (mixedFirst, mixed) = Train(dtype);
         output.WriteLine($"float32 {singleFirst:F5} -> {single:F5}; {dtype} {mixedFirst:F5} -> {mixed:F5}");
         Assert.True(single < 0.8 * singleFirst, $"the float32 job must learn for the comparison to mean anything: {singleFirst} -> {single}");

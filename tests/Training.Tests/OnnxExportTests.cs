@@ -23,9 +23,9 @@ public sealed class OnnxExportTests : IDisposable
     }
 
     [Theory]
-    [InlineData("float32")]
-    [InlineData("float64")]
-    public void The_exported_model_predicts_what_predict_does(string dtype)
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.Float64)]
+    public void The_exported_model_predicts_what_predict_does(ScalarType dtype)
     {
         using var scope = NewDisposeScope();
         var store = InferenceJobs.Store(scratch);
@@ -77,7 +77,7 @@ public sealed class OnnxExportTests : IDisposable
     public void Export_takes_the_float32_masters_and_refuses_other_precisions()
     {
         var store = InferenceJobs.Store(scratch);
-        var job = CheckpointJobs.Small(check, "float64");
+        var job = CheckpointJobs.Small(check, ScalarType.Float64);
         using (InferenceJobs.TrainAndSave(job, store)) { }
         using var model = TrainedModel.Load(CheckpointLocation.Open(store.JobDirectory(job.Name), CheckpointPointer.Latest), CPU);
         string path = scratch.NewFile(".onnx");

@@ -22,7 +22,7 @@ public sealed class ParquetSourceTests : IDisposable
 
     JobSpec Job(string path) => new()
     {
-        Shape = Shape, BatchSize = BatchSize, DType = "float64", Steps = 4,
+        Shape = Shape, BatchSize = BatchSize, DType = ScalarType.Float64, Steps = 4,
         Data = new DataSpec { Source = DataSpec.SourceFor(path), Path = path, DataSeed = check.Seed },
     };
 
@@ -206,9 +206,9 @@ public sealed class ParquetSourceTests : IDisposable
     }
 
     [Theory]
-    [InlineData("float64")]
-    [InlineData("float32")]
-    public void Float_and_int_columns_convert_to_the_job_dtype(string dtype)
+    [InlineData(ScalarType.Float64)]
+    [InlineData(ScalarType.Float32)]
+    public void Float_and_int_columns_convert_to_the_job_dtype(ScalarType dtype)
     {
         using var scope = NewDisposeScope();
         var features = check.Randn([Samples, Shape.Features], ScalarType.Float32);
@@ -217,9 +217,8 @@ public sealed class ParquetSourceTests : IDisposable
         Write(path, Samples, 20, List("features", Rows<float>(features)), List("targets", Rows<int>(targets)));
         using var source = new ParquetSource(Job(path) with { DType = dtype });
         using var all = source.ReadRows(0, Samples);
-        var type = Kernels.DTypeNames.Parse(dtype);
-        Assert.True(Same(features.to(type), all.Features), "float32 features");
-        Assert.True(Same(targets.to(type).reshape(Samples, Shape.Groups, Shape.Output), all.Targets), "int32 targets");
+        Assert.True(Same(features.to(dtype), all.Features), "float32 features");
+        Assert.True(Same(targets.to(dtype).reshape(Samples, Shape.Groups, Shape.Output), all.Targets), "int32 targets");
     }
 
     public static TheoryData<string, string> BadColumns => new()

@@ -19,21 +19,20 @@ public sealed class PredictionTests : IDisposable
     public void Dispose() => scratch.Dispose();
 
     [Theory]
-    [InlineData("float64")]
-    [InlineData("float32")]
-    public void Predictions_are_the_trainers_forward_exactly_and_the_loop_references_math(string dtype)
+    [InlineData(ScalarType.Float64)]
+    [InlineData(ScalarType.Float32)]
+    public void Predictions_are_the_trainers_forward_exactly_and_the_loop_references_math(ScalarType dtype)
     {
         using var scope = NewDisposeScope();
         var store = InferenceJobs.Store(scratch);
         var job = CheckpointJobs.Small(check, dtype);
         using var trainer = InferenceJobs.TrainAndSave(job, store);
-        var type = DTypeNames.Parse(dtype);
-        var features = check.Randn([23, job.Shape.Features], type);   // (S, D_feat): batches of 8, 8 and 7
+        var features = check.Randn([23, job.Shape.Features], dtype);   // (S, D_feat): batches of 8, 8 and 7
         using var model = TrainedModel.Load(CheckpointLocation.Open(store.JobDirectory(job.Name), CheckpointPointer.Latest), CPU);
-        Assert.Equal(type, model.DType);
+        Assert.Equal(dtype, model.DType);
         Assert.Equal(3, model.Step);
 
-        var predicted = model.PredictInBatches(features, batchSize: 8, type);   // (S, N, D_out)
+        var predicted = model.PredictInBatches(features, batchSize: 8, dtype);   // (S, N, D_out)
         var expected = InferenceJobs.TrainerForward(trainer, features, batchSize: 8);
         Assert.True(Same(predicted, expected), $"predictions differ from the trainer's forward (seed {check.Seed})");
 
@@ -41,7 +40,7 @@ public sealed class PredictionTests : IDisposable
         var (w, b) = (trainer.Trunk.Weight.to(ScalarType.Float64), trainer.Trunk.Bias.to(ScalarType.Float64));
         var x = nn.functional.silu(features.to(ScalarType.Float64).matmul(w) + b).view(23, job.Shape.Groups, job.Shape.Input);
         var reference = LoopReference.SwiGluMlp(x, trainer.Towers.WGateUp.to(ScalarType.Float64), trainer.Towers.WDown.to(ScalarType.Float64));
-        check.Close(predicted, reference, Check.ToleranceFor(type), "predictions against the loop reference");
+        check.Close(predicted, reference, Check.ToleranceFor(dtype), "predictions against the loop reference");
 
         // The file: float32 predictions, the same values rounded once; no probabilities for an mse job.
         string output = scratch.NewFile();
@@ -52,7 +51,7 @@ public sealed class PredictionTests : IDisposable
         Assert.True(Same(file[PredictionFile.PredictionsName], expected.to(ScalarType.Float32)), "the file holds the predictions in float32");
         Assert.Equal(job.Name, metadata["job"]);
         Assert.Equal("3", metadata["step"]);
-        Assert.Equal(dtype, metadata["dtype"]);
+        Assert.Equal(DTypeNames.Name(dtype), metadata["dtype"]);
         foreach (var t in file.Values) t.Dispose();
     }
 
@@ -61,7 +60,7 @@ public sealed class PredictionTests : IDisposable
     {
         using var scope = NewDisposeScope();
         var store = InferenceJobs.Store(scratch);
-        var job = CheckpointJobs.Small(check, "bfloat16");
+        var job = CheckpointJobs.Small(check, ScalarType.BFloat16);
         using var trainer = InferenceJobs.TrainAndSave(job, store);
         var checkpoint = CheckpointLocation.Open(store.JobDirectory(job.Name), CheckpointPointer.Latest);
         var features = check.Randn([9, job.Shape.Features], ScalarType.Float32);

@@ -71,7 +71,7 @@ public sealed class SafeTensorsFuzzTests(ITestOutputHelper output) : IDisposable
     {
         using var scope = NewDisposeScope();
         var check = new Check();
-        var spec = CheckpointJobs.Small(check, "float32") with { Shape = new ModelShape { Groups = 2, Features = 3, Input = 3, Hidden = 4, Output = 2 } };
+        var spec = CheckpointJobs.Small(check, ScalarType.Float32) with { Shape = new ModelShape { Groups = 2, Features = 3, Input = 3, Hidden = 4, Output = 2 } };
         var store = new CheckpointStore(Path.Combine(scratch.Root, "checkpoints"));
         var manifest = CheckpointJobs.SaveAfter(store, spec, steps: 2, shards: 1);
         string shard = Path.Combine(store.Root, spec.Name, CheckpointPaths.StepDirectoryName(2), manifest.Shards[0].File);

@@ -68,7 +68,7 @@ public class TensorLifetimeTests
             targets[29] = targets[29][..5];   // the last row group's last list is short
             ParquetFiles.Write(bad, 30, 4, ParquetFiles.List("features", features), ParquetFiles.List("targets", targets));
         }
-        var spec = new JobSpec { Shape = shape, BatchSize = 4, DType = "float64", Data = new DataSpec { Source = "parquet", Path = path } };
+        var spec = new JobSpec { Shape = shape, BatchSize = 4, DType = ScalarType.Float64, Data = new DataSpec { Source = "parquet", Path = path } };
         LiveTensors.WithoutCollection(() =>
         {
             long before = LiveTensors.Count;

@@ -7,7 +7,7 @@ namespace Orchestrator.Training.Tests;
 
 public class TrainerTests
 {
-    static JobSpec SmallJob(long seed, string dtype = "float64") => new()
+    static JobSpec SmallJob(long seed, ScalarType dtype = ScalarType.Float64) => new()
     {
         Name = "small",
         Shape = new ModelShape { Groups = 5, Features = 6, Input = 4, Hidden = 8, Output = 3 },
@@ -20,7 +20,7 @@ public class TrainerTests
     [Fact]
     public void The_loss_falls_on_the_synthetic_teacher()
     {
-        using var trainer = new InProcessTrainer(SmallJob(Random.Shared.Next()) with { BatchSize = 64, DType = "float32" });
+        using var trainer = new InProcessTrainer(SmallJob(Random.Shared.Next()) with { BatchSize = 64, DType = ScalarType.Float32 });
         var losses = Enumerable.Range(0, 300).Select(_ => trainer.Step().Loss).ToArray();
         Assert.True(losses[^1] < losses[0] / 4, $"loss went from {losses[0]} to {losses[^1]}");
     }
@@ -78,7 +78,7 @@ public class TrainerTests
     {
         using var scope = NewDisposeScope();
         var check = new Check();
-        var spec = SmallJob(check.Seed) with { DType = "float32" };
+        var spec = SmallJob(check.Seed) with { DType = ScalarType.Float32 };
         var features = check.Randn([spec.BatchSize, spec.Shape.Features], ScalarType.Float32);
         var targets = check.Randn([spec.BatchSize, spec.Shape.Groups, spec.Shape.Output], ScalarType.Float32);
         switch (damage)

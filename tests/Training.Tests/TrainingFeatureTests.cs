@@ -37,7 +37,7 @@ public sealed class TrainingFeatureTests : IDisposable
         Name = "features",
         Shape = Shape,
         BatchSize = 16,
-        DType = "float64",
+        DType = ScalarType.Float64,
         Steps = 12,
         Seed = check.Seed,
         Data = new DataSpec { Source = "safetensors", Path = data, DataSeed = check.Seed + 1L },

@@ -14,9 +14,9 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Device to benchmark: cuda:N, or cpu (small shapes recommended).")]
         public string Device { get; init; } = "cuda:0";
 
-        [CommandOption("--dtype <DTYPE>"), DefaultValue("bfloat16")]
+        [CommandOption("--dtype <DTYPE>"), DefaultValue("bfloat16"), TypeConverter(typeof(DTypeConverter))]
         [Description("Element type: bfloat16, float16, float32 or float64 (or bf16, f16, f32, f64), as for train.")]
-        public string DType { get; init; } = "bfloat16";
+        public TorchSharp.torch.ScalarType DType { get; init; } = TorchSharp.torch.ScalarType.BFloat16;
 
         [CommandOption("-b|--batch-size|--batch <B>"), DefaultValue(2560L)]
         [Description("Batch size B of the (B, N, D) activations (--batch: the older spelling).")]
@@ -71,7 +71,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellation)
     {
         var settings = new BenchmarkSettings(s.Batch, s.Groups, s.InputDim, s.OutputDim, s.HiddenDim, s.MlpOutputDim,
-            DTypeNames.Parse(s.DType), Devices.Parse(s.Device), s.Warmup, s.Repetitions, s.InputSets);
+            s.DType, Devices.Parse(s.Device), s.Warmup, s.Repetitions, s.InputSets);
         var report = KernelBenchmark.Run(settings, p => Console.Error.WriteLine($"timing {p}"));
         Console.WriteLine(KernelBenchmark.ToMarkdown(report));
         if (s.Json is not null) File.WriteAllText(s.Json, KernelBenchmark.ToJson(report));

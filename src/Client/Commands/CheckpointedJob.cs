@@ -24,7 +24,7 @@ public sealed record CheckpointedJob(JobSpec Spec, long Step, string Directory)
         ("--hidden", s => Text(s.Shape.Hidden)),
         ("--output", s => Text(s.Shape.Output)),
         ("--batch-size", s => Text(s.BatchSize)),
-        ("--dtype", s => DTypeNames.TryParse(s.DType, out var dtype) ? DTypeNames.Name(dtype) : s.DType),
+        ("--dtype", s => DTypeNames.Name(s.DType)),
         ("--seed", s => Text(s.Seed)),
         ("--lr", s => Text(s.Optimizer.LearningRate)),
         ("--beta1", s => Text(s.Optimizer.Beta1)),

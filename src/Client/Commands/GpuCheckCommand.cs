@@ -19,6 +19,22 @@ public sealed class GpuCheckCommand : AsyncCommand<GpuCheckCommand.Settings>
         [Description("Comma-separated dtypes to check: bf16, f16, f32, f64.")]
         public string DTypes { get; init; } = "bf16,f16,f32,f64";
 
+        /// <summary>--dtypes read (<see cref="Validate"/> has refused a list with an unknown name).</summary>
+        public IReadOnlyList<ScalarType> DTypeList => DTypes.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(DTypeConverter.Parse).ToList();
+
+        public override Spectre.Console.ValidationResult Validate()
+        {
+            try
+            {
+                _ = DTypeList;
+                return Spectre.Console.ValidationResult.Success();
+            }
+            catch (FormatException e)
+            {
+                return Spectre.Console.ValidationResult.Error($"--dtypes: {e.Message}");
+            }
+        }
+
         [CommandOption("--quick")]
         [Description("Skip the seed-sized shape (B=2560, N=12, 1024->3072->1024); check only the small edge-case shapes.")]
         public bool Quick { get; init; }
@@ -35,11 +51,11 @@ public sealed class GpuCheckCommand : AsyncCommand<GpuCheckCommand.Settings>
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellation)
     {
         var device = Devices.Parse(settings.Device);
-        var dtypes = settings.DTypes.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(d => DTypeNames.Parse(d)).ToList();
+        var dtypes = settings.DTypeList;
         var shapes = settings.Quick ? GpuCheck.DefaultShapes[1..] : GpuCheck.DefaultShapes;
         var results = GpuCheck.Run(device, dtypes, shapes, p => Console.Error.WriteLine($"checking {p}"));
         if (settings.Cluster)
-            results.AddRange(await ClusterGpuCheck.RunAsync(settings.Device, dtypes.Where(d => d is ScalarType.Float64 or ScalarType.Float32).Select(DTypeNames.Name).ToList(),
+            results.AddRange(await ClusterGpuCheck.RunAsync(settings.Device, dtypes.Where(d => d is ScalarType.Float64 or ScalarType.Float32).ToList(),
                 p => Console.Error.WriteLine($"checking {p}")));
 
         var lines = new List<string>

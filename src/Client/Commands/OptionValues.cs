@@ -5,11 +5,6 @@ namespace Orchestrator.Client.Commands;
 /// <summary>Option values parsed into typed ones at the command line, with errors that name the option and the choices.</summary>
 public static class OptionValues
 {
-    /// <summary>An enum member by its name, case-insensitively ("cosine" -> ScheduleKind.Cosine); digits are not names.</summary>
-    public static T Parse<T>(string option, string value) where T : struct, Enum =>
-        !value.Any(char.IsDigit) && Enum.TryParse<T>(value, ignoreCase: true, out var parsed) ? parsed
-            : throw new ArgumentException($"{option}: '{value}' is not one of {string.Join(", ", Enum.GetValues<T>().Select(Training.EnumNames.Of))}.");
-
     /// <summary>Comma-separated numbers ("1, 0.5,2").</summary>
     public static double[] Numbers(string option, string value) =>
         value.Split(',', StringSplitOptions.TrimEntries).Select(item =>

@@ -12,11 +12,10 @@ public sealed class PredictCommand : Command<PredictSettings>
         InferenceErrors.Report(() =>
         {
             var device = Devices.Parse(settings.Device);
-            var dtype = settings.DType is null ? (TorchSharp.torch.ScalarType?)null : DTypeNames.Parse(settings.DType, "--dtype");
             OutputFile.CheckWritable(settings.Output, "--output");
             var checkpoint = CheckpointLocation.Open(settings.Checkpoint, settings.Pointer);
             using var features = PredictionFile.ReadFeatures(settings.Data, checkpoint.Manifest.Job);   // (S, D_feat)
-            using var model = TrainedModel.Load(checkpoint, device, dtype);
+            using var model = TrainedModel.Load(checkpoint, device, settings.DType);
             var written = PredictionFile.Write(model, features, settings.Output, settings.BatchSize);
             AnsiConsole.WriteLine(
                 $"job '{model.Job.Name}' step {model.Step} ({DTypeNames.Name(model.DType)} on {model.Device}): {written.Samples} samples -> " +

@@ -23,9 +23,9 @@ public sealed class PredictSettings : CheckpointSettings
     [Description("Samples per forward pass.")]
     public int BatchSize { get; init; } = 4096;
 
-    [CommandOption("--dtype <DTYPE>")]
+    [CommandOption("--dtype <DTYPE>"), TypeConverter(typeof(DTypeConverter))]
     [Description("Precision the model runs in: float64, float32, float16 or bfloat16 (f64, f32, f16, bf16). Default: the job's dtype, the float32 master weights rounded as training rounded them, so predictions match what validation measured; float32 on a half-precision job uses the masters unrounded.")]
-    public string? DType { get; init; }
+    public TorchSharp.torch.ScalarType? DType { get; init; }
 
     public override ValidationResult Validate()
     {
@@ -34,8 +34,6 @@ public sealed class PredictSettings : CheckpointSettings
         if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data <FILE> is required: a .safetensors file with 'features'.");
         if (string.IsNullOrWhiteSpace(Output)) return ValidationResult.Error("--output <FILE> is required: the .safetensors file to write.");
         if (BatchSize < 1) return ValidationResult.Error($"--batch-size must be at least 1; got {BatchSize}.");
-        if (DType is not null && !Kernels.DTypeNames.TryParse(DType, out _))
-            return ValidationResult.Error($"--dtype: '{DType}' is not a dtype; use float64, float32, float16 or bfloat16.");
         if (!Kernels.Devices.IsName(Device)) return ValidationResult.Error($"--device: '{Device}' is not a device; use cpu or cuda:N.");
         return ValidationResult.Success();
     }

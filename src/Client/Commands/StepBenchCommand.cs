@@ -17,9 +17,9 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         [Description("Device every setup trains on: cuda:N, or cpu (use small shapes).")]
         public string Device { get; init; } = "cuda:0";
 
-        [CommandOption("--transport <KIND>"), DefaultValue("auto")]
+        [CommandOption("--transport <KIND>"), DefaultValue("auto"), TypeConverter(typeof(EnumNameConverter<TransportChoice>))]
         [Description("How the silo process's worker gets its slices: auto (CUDA IPC on a GPU), ipc, channel or message.")]
-        public string Transport { get; init; } = "auto";
+        public TransportChoice Transport { get; init; } = TransportChoice.Auto;
 
         [CommandOption("--memory-steps <STEPS>"), DefaultValue(0)]
         [Description("Then train this many steps on the two silo processes, reading device and host memory as it goes (0: skip).")]
@@ -47,7 +47,7 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         {
             var samples = await StepBenchmark.MemoryAsync(spec, s.Device, s.MemorySteps, s.MemoryEvery, s.Transport, p => Console.Error.WriteLine(p));
             Console.WriteLine();
-            Console.WriteLine($"memory over {s.MemorySteps} steps on 2 silo processes sharing {s.Device} ({s.Transport}):");
+            Console.WriteLine($"memory over {s.MemorySteps} steps on 2 silo processes sharing {s.Device} ({EnumNames.Of(s.Transport)}):");
             Console.WriteLine();
             Console.WriteLine(StepBenchmark.ToMarkdown(samples));
         }

@@ -7,9 +7,9 @@ namespace Orchestrator.Client.Commands;
 /// <summary>The job the step benchmarks train (default: the seed configuration) and how many steps they time.</summary>
 public class StepShapeSettings : CommandSettings
 {
-    [CommandOption("--dtype <DTYPE>"), DefaultValue("bfloat16")]
-    [Description("Element type: bfloat16, float16, float32 or float64.")]
-    public string DType { get; init; } = "bfloat16";
+    [CommandOption("--dtype <DTYPE>"), DefaultValue("bfloat16"), TypeConverter(typeof(DTypeConverter))]
+    [Description("Element type: bfloat16, float16, float32 or float64 (or bf16, f16, f32, f64), as for train.")]
+    public TorchSharp.torch.ScalarType DType { get; init; } = TorchSharp.torch.ScalarType.BFloat16;
 
     [CommandOption("--batch-size <B>"), DefaultValue(2560)]
     [Description("Batch size B.")]

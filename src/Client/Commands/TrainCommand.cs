@@ -64,7 +64,7 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             notice => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(notice)}[/]")).WaitAsync(abort);
         var status = session.Status;
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(spec.Name)}[/] on {Markup.Escape(connection.Description)}: " +
-            $"{status.Workers.Length} worker(s), {spec.Shape.Groups} groups, batch {spec.BatchSize}, {spec.DType}, {spec.Steps} steps");
+            $"{status.Workers.Length} worker(s), {spec.Shape.Groups} groups, batch {spec.BatchSize}, {Kernels.DTypeNames.Name(spec.DType)}, {spec.Steps} steps");
         using var report = new TrainingReport(spec, settings.LogDir, status.StepsDone);
         long exchanged = TrainingMetrics.ExchangedBytes(spec, status);
         int remaining = (int)Math.Max(0, spec.Steps - status.StepsDone);

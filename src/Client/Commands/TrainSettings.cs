@@ -43,9 +43,9 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Samples per step. Default: 256.")]
     public int? BatchSize { get; init; }
 
-    [CommandOption("--dtype <DTYPE>")]
+    [CommandOption("--dtype <DTYPE>"), TypeConverter(typeof(DTypeConverter))]
     [Description("float64, float32, float16 or bfloat16 (or f64, f32, f16, bf16). Half precision trains with float32 master weights and AdamW moments (what checkpoints save) and half-precision copies for the GEMMs; for large jobs prefer bfloat16, whose range holds MSE's small gradients. Default: float32.")]
-    public string? DType { get; init; }
+    public TorchSharp.torch.ScalarType? DType { get; init; }
 
     [CommandOption("--lr <RATE>")]
     [Description("AdamW learning rate. Default: 0.01.")]
@@ -67,9 +67,9 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("AdamW decoupled weight decay. Default: 0.01.")]
     public double? WeightDecay { get; init; }
 
-    [CommandOption("--lr-schedule <KIND>")]
+    [CommandOption("--lr-schedule <KIND>"), TypeConverter(typeof(EnumNameConverter<ScheduleKind>))]
     [Description("How the learning rate changes: constant, cosine or linear (after --warmup-steps, a cosine or linear decay from --lr to --min-lr at --decay-steps, then flat). Logged as train/lr. Default: constant.")]
-    public string? LearningRateSchedule { get; init; }
+    public ScheduleKind? LearningRateSchedule { get; init; }
 
     [CommandOption("--warmup-steps <STEPS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Steps over which the learning rate rises linearly from lr/STEPS to --lr (any schedule). Default: 0.")]
@@ -87,9 +87,9 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Clip gradients by their global L2 norm over the whole job (trunk and every worker's shard, added up exactly before any update) to NORM, as torch.nn.utils.clip_grad_norm_; logged as train/grad_norm. Costs a reduction per step. Default: 0 (off).")]
     public double? ClipNorm { get; init; }
 
-    [CommandOption("--loss <KIND>")]
+    [CommandOption("--loss <KIND>"), TypeConverter(typeof(EnumNameConverter<LossKind>))]
     [Description("mse (mean squared error) or bce (binary cross-entropy on logits: targets must be in [[0, 1]]; batches with others are rejected by number). Default: mse.")]
-    public string? Loss { get; init; }
+    public LossKind? Loss { get; init; }
 
     [CommandOption("--loss-weights <LIST>")]
     [Description("Per-group weights of the loss, N comma-separated numbers >= 0: loss = mean over groups of weight * group loss. Default: all 1.")]
@@ -151,9 +151,9 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Workers on each chosen device (shards a job even on one device). Default: 1.")]
     public int? WorkersPerDevice { get; init; }
 
-    [CommandOption("--transport <KIND>")]
+    [CommandOption("--transport <KIND>"), TypeConverter(typeof(EnumNameConverter<TransportChoice>))]
     [Description("How activations reach workers on other silos: auto, message, channel, process or ipc. auto sends GPU workers' slices of 1 MiB or more by reference to silos of the coordinator's process (process), through CUDA IPC to silo processes of its host (ipc) and over the TCP data channel to other hosts (channel); Orleans messages carry the rest (message). Default: auto.")]
-    public string? Transport { get; init; }
+    public TransportChoice? Transport { get; init; }
 
     [CommandOption("--local-devices <LIST>")]
     [Description("Devices of the silo started in this process when no gateway is configured.")]
@@ -247,7 +247,7 @@ public sealed class TrainSettings : ConnectionSettings
                 ClipNorm = ClipNorm ?? spec.Optimizer.ClipNorm,
                 Schedule = spec.Optimizer.Schedule with
                 {
-                    Kind = LearningRateSchedule is null ? spec.Optimizer.Schedule.Kind : OptionValues.Parse<ScheduleKind>("--lr-schedule", LearningRateSchedule),
+                    Kind = LearningRateSchedule ?? spec.Optimizer.Schedule.Kind,
                     WarmupSteps = WarmupSteps ?? spec.Optimizer.Schedule.WarmupSteps,
                     DecaySteps = DecaySteps ?? spec.Optimizer.Schedule.DecaySteps,
                     MinLearningRate = MinLearningRate ?? spec.Optimizer.Schedule.MinLearningRate,
@@ -255,7 +255,7 @@ public sealed class TrainSettings : ConnectionSettings
             },
             Loss = spec.Loss with
             {
-                Kind = Loss is null ? spec.Loss.Kind : OptionValues.Parse<LossKind>("--loss", Loss),
+                Kind = Loss ?? spec.Loss.Kind,
                 GroupWeights = LossWeights is null ? spec.Loss.GroupWeights : OptionValues.Numbers("--loss-weights", LossWeights),
             },
             Validation = spec.Validation with

@@ -50,7 +50,7 @@ public static class GpuCheck
         foreach (var dtype in dtypes)
             foreach (var shape in shapes)
             {
-                progress?.Invoke($"{dtype} {shape}");
+                progress?.Invoke($"{DTypeNames.Name(dtype)} {shape}");
                 results.AddRange(CheckSwiGlu(device, dtype, shape));
                 results.AddRange(CheckLinear(device, dtype, shape));
                 if (dtype != ScalarType.Float64) results.AddRange(CheckStepKernels(device, dtype, shape));   // float64 takes the reference's own ops

@@ -208,7 +208,7 @@ public static class KernelBenchmark
         copyCeiling = Math.Max(copyCeiling, Ceilings.CopyGBps(timer, s.DType));
         double Percent(double rate, string unit) => 100 * rate / (unit == "GB/s" ? copyCeiling : gemmCeiling);
 
-        return new BenchmarkReport(s.Device.ToString(), s.DType.ToString(), s, gemmCeiling, copyCeiling,
+        return new BenchmarkReport(s.Device.ToString(), DTypeNames.Name(s.DType), s, gemmCeiling, copyCeiling,
             rows_.Select(r => r with { PercentOfCeiling = Percent(r.Rate, r.RateUnit) }).ToList(),
             phases.Select(p => p with { PercentOfCeiling = Percent(p.Rate, p.RateUnit) }).ToList(), measured, minimum);
     }

@@ -44,7 +44,7 @@ public static class ScalingBenchmark
         var s = spec.Shape;
         var lines = new List<string>
         {
-            $"{spec.DType}, B={spec.BatchSize}, D_feat={s.Features}, towers {s.Input}->{s.Hidden}->{s.Output}; means over the timed steps",
+            $"{Kernels.DTypeNames.Name(spec.DType)}, B={spec.BatchSize}, D_feat={s.Features}, towers {s.Input}->{s.Hidden}->{s.Output}; means over the timed steps",
             "",
             "| groups | setup | workers | ms/step | samples/s | vs 1 device, same groups | towers fwd | towers bwd | MB/step by transport |",
             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",

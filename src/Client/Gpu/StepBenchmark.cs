@@ -28,7 +28,7 @@ public sealed record MemorySample(long Step, double DeviceUsedMiB, ProcessMemory
 /// </summary>
 public static class StepBenchmark
 {
-    public static async Task<List<StepRow>> RunAsync(JobSpec shape, string device, int warmup, int steps, string transport, Action<string>? progress = null)
+    public static async Task<List<StepRow>> RunAsync(JobSpec shape, string device, int warmup, int steps, TransportChoice transport, Action<string>? progress = null)
     {
         using var data = new RandomDataFile(shape);
         var spec = data.Job(shape, device, warmup + steps);
@@ -40,10 +40,10 @@ public static class StepBenchmark
             rows.Add(Row("1 silo: coordinator + worker", (await TrainAsync(one, spec with { Name = "bench-one-silo" })).Skip(warmup)));
         progress?.Invoke("two silos in this process");
         await using (var two = await StartAsync(device, silos: 2, processes: 0))
-            rows.Add(Row("2 silos in one process sharing the device", (await TrainAsync(two, spec with { Name = "bench-two-silos", Transport = "auto" })).Skip(warmup)));
+            rows.Add(Row("2 silos in one process sharing the device", (await TrainAsync(two, spec with { Name = "bench-two-silos", Transport = TransportChoice.Auto })).Skip(warmup)));
         progress?.Invoke("two silo processes");
         await using (var processes = await StartAsync(device, silos: 1, processes: 1))
-            rows.Add(Row($"2 silo processes sharing the device ({transport})",
+            rows.Add(Row($"2 silo processes sharing the device ({EnumNames.Of(transport)})",
                 (await TrainAsync(processes, spec with { Name = "bench-two-processes", Transport = transport })).Skip(warmup)));
         // Again at the end, so clocks and library warm-up favour neither side.
         progress?.Invoke("in process, again");
@@ -55,7 +55,7 @@ public static class StepBenchmark
     /// <paramref name="steps"/> steps on two silo processes sharing the device, memory read every <paramref name="every"/>
     /// steps: a long run must keep device and host memory flat.
     /// </summary>
-    public static async Task<List<MemorySample>> MemoryAsync(JobSpec shape, string device, int steps, int every, string transport, Action<string>? progress = null)
+    public static async Task<List<MemorySample>> MemoryAsync(JobSpec shape, string device, int steps, int every, TransportChoice transport, Action<string>? progress = null)
     {
         using var data = new RandomDataFile(shape);
         var spec = data.Job(shape, device, steps) with { Name = "bench-memory", Transport = transport };
@@ -84,7 +84,7 @@ public static class StepBenchmark
         public RandomDataFile(JobSpec spec)
         {
             using var scope = NewDisposeScope();
-            var dtype = DTypeNames.Parse(spec.DType);
+            var dtype = spec.DType;
             long samples = 2L * spec.BatchSize;
             SafeTensors.Write(path, new Dictionary<string, Tensor>
             {
@@ -146,7 +146,7 @@ public static class StepBenchmark
         var s = spec.Shape;
         var lines = new List<string>
         {
-            $"device {device}, {spec.DType}, B={spec.BatchSize}, N={s.Groups}, D_feat={s.Features}, {s.Input}->{s.Hidden}->{s.Output}; ms of host wall clock per step, the mean over the timed steps (the median beside it); phases are means",
+            $"device {device}, {DTypeNames.Name(spec.DType)}, B={spec.BatchSize}, N={s.Groups}, D_feat={s.Features}, {s.Input}->{s.Hidden}->{s.Output}; ms of host wall clock per step, the mean over the timed steps (the median beside it); phases are means",
             "",
             "| setup | ms/step | median | vs in process (last row) | samples/s | data | trunk fwd | towers fwd | loss | towers bwd | trunk bwd + AdamW | scatter | gather | MB/step by transport |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",

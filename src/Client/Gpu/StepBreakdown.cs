@@ -29,7 +29,7 @@ public static class StepBreakdown
     {
         if (device.type != TorchSharp.DeviceType.CUDA) throw new ArgumentException("the device-time breakdown needs a CUDA device.");
         var timer = new DeviceTimer(device, 3, 10);
-        var dtype = DTypeNames.Parse(spec.DType);
+        var dtype = spec.DType;
         double gemm = Ceilings.GemmTflops(timer, dtype), copy = Ceilings.CopyGBps(timer, dtype);
         var phases = Enum.GetValues<StepPhase>();
         var totals = new double[phases.Length];

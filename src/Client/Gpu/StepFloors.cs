@@ -30,7 +30,7 @@ public static class StepFloors
     public static PhaseWork Of(StepPhase phase, JobSpec spec)
     {
         var s = spec.Shape;
-        var dtype = DTypeNames.Parse(spec.DType);
+        var dtype = spec.DType;
         double b = spec.BatchSize, n = s.Groups, f = s.Features, d = s.Input, h = s.Hidden, m = s.Output;
         double e = DTypeNames.ElementSize(dtype), adamW = AdamWBytesPerParameter(dtype);
         double trunkParameters = f * n * d + n * d, towerParameters = n * (d * 2 * h + h * m);

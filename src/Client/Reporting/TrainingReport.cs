@@ -87,7 +87,7 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         var table = new Grid().AddColumn(new GridColumn().PadRight(2)).AddColumn();
         void Row(string what, string value) => table.AddRow(new Markup($"[bold]{what}[/]"), new Text(value));
         Row("workers", string.Join("\n", status.Workers.Select(w =>
-            $"{w.Silo}/{w.Device}  groups [{w.FirstGroup}, {w.FirstGroup + w.GroupCount})  {w.Transport}")));
+            $"{w.Silo}/{w.Device}  groups [{w.FirstGroup}, {w.FirstGroup + w.GroupCount})  {Training.EnumNames.Of(w.Transport)}")));
         Row("coordinator", status.CoordinatorSilo);
         Row("steps", $"{status.StepsDone} of {spec.Steps}" + (firstStep > 0 ? $" (resumed at step {firstStep})" : ""));
         if (status.Recoveries > 0) Row("recoveries", $"{status.Recoveries}: lost workers were replaced and training went on from the last checkpoint");

@@ -46,7 +46,7 @@ internal sealed class JobLauncher(
             {
                 heldOut = BatchSources.HeldOut(spec, data);
                 var model = restore is null
-                    ? new Trunk(spec.Shape, spec.Seed, Kernels.DTypeNames.Parse(spec.DType), device, spec.Optimizer)
+                    ? new Trunk(spec.Shape, spec.Seed, spec.DType, device, spec.Optimizer)
                     : restore.CreateTrunk(device);
                 return new RunningJob(spec, store, executor, model, data, heldOut, restore?.Manifest.Validation,
                     device.type == DeviceType.CUDA ? new StreamFence(device.index) : null, workers,
@@ -107,9 +107,8 @@ internal sealed class JobLauncher(
         JobPlanner.Plan(job, ClusterDevices.Discover(membership, metadata), excluded).Select(plan =>
         {
             long sliceBytes = job.SliceBytes(plan.Groups.Count);
-            var transport = transports.ToWorker(plan.Device, trunkDevice, sliceBytes, job.Transport);
-            if (transport is MessageTensorTransport message)
-                message.CheckFits(sliceBytes, $"slice ({job.BatchSize}, {plan.Groups.Count}, D) {job.DType} of worker {plan.Key}");
+            var transport = transports.ToWorker(plan.Device, trunkDevice, sliceBytes, job.Transport,
+                $"slice ({job.BatchSize}, {plan.Groups.Count}, D) {Kernels.DTypeNames.Name(job.DType)} of worker {plan.Key}");
             return new JobWorker(grains.GetGrain<IWorkerGrain>(plan.Key.ToString()), plan, transport);
         }).ToArray();
 }

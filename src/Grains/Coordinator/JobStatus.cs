@@ -6,7 +6,7 @@ namespace Orchestrator.Grains;
 /// </summary>
 public enum JobState { NotStarted, Running, Finished, Failed, Stopped, Recovering, Abandoned }
 
-/// <summary>One worker of a job: where it runs, which groups it owns, how tensors reach it.</summary>
+/// <summary>One worker of a job: where it runs, which groups it owns, how tensors reach it (printed as <see cref="Training.EnumNames"/> names it).</summary>
 [GenerateSerializer, Immutable]
 public sealed record WorkerInfo(
     [property: Id(0)] string Key,
@@ -14,7 +14,7 @@ public sealed record WorkerInfo(
     [property: Id(2)] string Device,
     [property: Id(3)] int FirstGroup,
     [property: Id(4)] int GroupCount,
-    [property: Id(5)] string Transport);
+    [property: Id(5)] Transport.TensorPayloadKind Transport);
 
 /// <summary>Where a job stands, as its coordinator activation (<see cref="Incarnation"/>) sees it.</summary>
 [GenerateSerializer, Immutable]

@@ -12,5 +12,5 @@ internal sealed record JobWorker(IWorkerGrain Grain, PlannedWorker Plan, ITensor
     public string Silo => Plan.Key.Silo;
 
     /// <summary>What the job's status reports of it.</summary>
-    public WorkerInfo Info => new(Plan.Key.ToString(), Plan.Key.Silo, Plan.Key.Device, Groups.First, Groups.Count, EnumNames.Of(Transport.Kind));
+    public WorkerInfo Info => new(Plan.Key.ToString(), Plan.Key.Silo, Plan.Key.Device, Groups.First, Groups.Count, Transport.Kind);
 }

@@ -51,7 +51,7 @@ public static class TrainingMetrics
     /// </summary>
     public static long ExchangedBytes(JobSpec spec, JobStatus status)
     {
-        long element = DTypeNames.ElementSize(DTypeNames.Parse(spec.DType));
+        long element = DTypeNames.ElementSize(spec.DType);
         long perGroup = 2L * spec.BatchSize * (spec.Shape.Input + spec.Shape.Output) * element;
         return status.Workers.Where(w => w.Silo != status.CoordinatorSilo).Sum(w => w.GroupCount * perGroup);
     }

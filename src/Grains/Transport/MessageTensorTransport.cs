@@ -19,7 +19,7 @@ public sealed class MessageTensorTransport(long maxPayloadBytes) : ITensorTransp
     public TensorPayload Pack(Tensor tensor)
     {
         using var scope = NewDisposeScope();
-        CheckFits(tensor.numel() * Kernels.DTypeNames.ElementSize(tensor.dtype), $"{tensor.dtype} ({string.Join(", ", tensor.shape)})");
+        CheckFits(tensor.numel() * Kernels.DTypeNames.ElementSize(tensor.dtype), $"{Kernels.DTypeNames.Name(tensor.dtype)} ({string.Join(", ", tensor.shape)})");
         var data = tensor.detach().cpu().contiguous();
         return TensorPayload.OfBytes(data.dtype, data.shape, data.bytes.ToArray());
     }

@@ -23,25 +23,31 @@ public sealed class TensorTransports(ILocalSiloDetails silo, IOptions<SiloMessag
 
     /// <summary>
     /// The transport from a coordinator whose trunk runs on <paramref name="trunkDevice"/> of this silo to a worker on
-    /// <paramref name="worker"/>, for slices of up to <paramref name="sliceBytes"/>, under the job's transport choice
-    /// (<see cref="JobSpec.Transports"/>). A choice the two ends cannot use is a <see cref="JobSpecException"/>.
+    /// <paramref name="worker"/>, for slices of up to <paramref name="sliceBytes"/> (<paramref name="slice"/> describes
+    /// them), under the job's transport choice. A choice the two ends cannot use is a <see cref="JobSpecException"/>;
+    /// a slice too large for the message transport, when that is the one, a <see cref="TensorPayloadTooLargeException"/>.
     /// </summary>
-    public ITensorTransport ToWorker(ClusterDevice worker, string trunkDevice, long sliceBytes, string choice)
+    public ITensorTransport ToWorker(ClusterDevice worker, string trunkDevice, long sliceBytes, TransportChoice choice, string slice)
     {
         if (worker.Silo == silo.Name) return Local;
         bool sameProcess = worker.Process == SiloLocality.Process;
         bool ipc = !sameProcess && worker.Host == SiloLocality.Host && worker.IsGpu && Kernels.Devices.IsGpuName(trunkDevice);
+        ITensorTransport MessageIfFits()
+        {
+            Message.CheckFits(sliceBytes, slice);
+            return Message;
+        }
         return choice switch
         {
-            "message" => Message,
-            "channel" => Channel(worker),
-            "process" => sameProcess ? Process : throw Unusable(choice, worker, "it runs in another process than the coordinator"),
-            "ipc" => ipc ? new IpcTensorTransport()
+            TransportChoice.Message => MessageIfFits(),
+            TransportChoice.Channel => Channel(worker),
+            TransportChoice.Process => sameProcess ? Process : throw Unusable(choice, worker, "it runs in another process than the coordinator"),
+            TransportChoice.Ipc => ipc ? new IpcTensorTransport()
                 : throw Unusable(choice, worker, "CUDA IPC needs a GPU worker in another process of the coordinator's host and the trunk on a GPU"),
-            _ when !worker.IsGpu || sliceBytes < OutOfBandThresholdBytes => Message,
+            _ when !worker.IsGpu || sliceBytes < OutOfBandThresholdBytes => MessageIfFits(),
             _ when sameProcess => Process,
             _ when ipc => new IpcTensorTransport(),
-            _ => worker.DataChannel is null ? Message : Channel(worker),
+            _ => worker.DataChannel is null ? MessageIfFits() : Channel(worker),
         };
     }
 
@@ -54,8 +60,8 @@ public sealed class TensorTransports(ILocalSiloDetails silo, IOptions<SiloMessag
     /// </summary>
     public IDisposable ExpectChannelTransfers(long bytes) => channelEndpoint.Expect(bytes);
 
-    static JobSpecException Unusable(string choice, ClusterDevice worker, string why) =>
-        new(nameof(JobSpec.Transport), $"'{choice}' cannot reach worker device {worker}: {why}.");
+    static JobSpecException Unusable(TransportChoice choice, ClusterDevice worker, string why) =>
+        new(nameof(JobSpec.Transport), $"'{EnumNames.Of(choice)}' cannot reach worker device {worker}: {why}.");
 
     /// <summary>
     /// The transport that unpacks a request and packs the reply to its sender. CUDA IPC payloads need the state of

@@ -61,7 +61,7 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
         if (setup.Restore is { } restore)
             return new CheckpointStore(restore.Directory).Open(setup.Job, restore.Step).CreateTowers(setup.Groups, executor.TorchDevice);
         var towers = setup.Towers;
-        return new TowerShard(towers.Shape, setup.Groups, towers.Seed, Kernels.DTypeNames.Parse(towers.DType), executor.TorchDevice, towers.Optimizer);
+        return new TowerShard(towers.Shape, setup.Groups, towers.Seed, towers.DType, executor.TorchDevice, towers.Optimizer);
     }
 
     public Task<TensorPayload> ForwardAsync(TensorPayload x) => Exchange(x, (s, input) => s.Forward(input));

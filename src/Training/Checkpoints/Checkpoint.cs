@@ -36,7 +36,7 @@ public sealed class Checkpoint
 
     /// <summary>The trunk's state; the caller owns it.</summary>
     public ShardState ReadTrunk() =>
-        new(null, Manifest.OptimizerStep, ReadFile(Manifest.Trunk, null, StateLayout.TrunkTensors(Job.Shape, Kernels.DTypeNames.Parse(Job.DType)).ToList()));
+        new(null, Manifest.OptimizerStep, ReadFile(Manifest.Trunk, null, StateLayout.TrunkTensors(Job.Shape, Job.DType).ToList()));
 
     /// <summary>The towers' state of <paramref name="groups"/>, gathered from the files that hold them; the caller owns it.</summary>
     public ShardState ReadTowers(GroupRange groups)
@@ -49,7 +49,7 @@ public sealed class Checkpoint
             foreach (var shard in Manifest.Shards.Where(s => s.FirstGroup < groups.End && s.Groups.End > groups.First))
             {
                 int first = Math.Max(shard.FirstGroup, groups.First), end = Math.Min(shard.Groups.End, groups.End);
-                var part = ReadFile(shard.Content, shard.Groups, StateLayout.TowerTensors(Job.Shape, new GroupRange(first, end - first), Kernels.DTypeNames.Parse(Job.DType)).ToList());
+                var part = ReadFile(shard.Content, shard.Groups, StateLayout.TowerTensors(Job.Shape, new GroupRange(first, end - first), Job.DType).ToList());
                 foreach (var (name, tensor) in part) gathered.Add(name, tensor);
             }
             return new ShardState(groups, Manifest.OptimizerStep, gathered);
@@ -65,7 +65,7 @@ public sealed class Checkpoint
     public Trunk CreateTrunk(Device device)
     {
         using var state = ReadTrunk();
-        var trunk = new Trunk(Job.Shape, Job.Seed, Kernels.DTypeNames.Parse(Job.DType), device, Job.Optimizer);
+        var trunk = new Trunk(Job.Shape, Job.Seed, Job.DType, device, Job.Optimizer);
         return Restored(trunk, state.RestoreInto);
     }
 
@@ -73,7 +73,7 @@ public sealed class Checkpoint
     public TowerShard CreateTowers(GroupRange groups, Device device)
     {
         using var state = ReadTowers(groups);
-        var shard = new TowerShard(Job.Shape, groups, Job.Seed, Kernels.DTypeNames.Parse(Job.DType), device, Job.Optimizer);
+        var shard = new TowerShard(Job.Shape, groups, Job.Seed, Job.DType, device, Job.Optimizer);
         return Restored(shard, state.RestoreInto);
     }
 
@@ -115,7 +115,7 @@ public sealed class Checkpoint
         var tensors = SafeTensors.Read(path, out var metadata, names.Contains);
         try
         {
-            StateLayout.UpcastLegacyWeights(tensors, Kernels.DTypeNames.Parse(Job.DType));
+            StateLayout.UpcastLegacyWeights(tensors, Job.DType);
             foreach (var (key, value) in StateLayout.Metadata(Job.Name, Manifest.Step, Manifest.OptimizerStep, groups))
                 if (!metadata.TryGetValue(key, out var found) || found != value)
                     throw new InvalidDataException($"{path}: metadata '{key}' is '{found}', but this checkpoint needs '{value}'.");

@@ -46,7 +46,8 @@ public sealed partial record CheckpointManifest
     public required long Step { get; init; }
     /// <summary>AdamW steps every parameter has taken (its bias corrections depend on it).</summary>
     public required long OptimizerStep { get; init; }
-    public required string DType { get; init; }
+    [JsonConverter(typeof(DTypeJsonConverter))]
+    public required TorchSharp.torch.ScalarType DType { get; init; }
     public required DateTimeOffset CreatedUtc { get; init; }
     public required CheckpointFile Trunk { get; init; }
     public required IReadOnlyList<ShardFile> Shards { get; init; }
@@ -66,7 +67,7 @@ public sealed partial record CheckpointManifest
     {
         CheckpointManifest? manifest;
         try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(json, Json); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid manifest: {e.Message}"); }
+        catch (Exception e) when (e is JsonException or JobSpecException) { throw new InvalidDataException($"{path}: not a valid manifest: {e.Message}"); }
         return (manifest ?? throw new InvalidDataException($"{path}: the manifest is null.")).Validate(path);
     }
 
@@ -81,8 +82,8 @@ public sealed partial record CheckpointManifest
         try { Job.Validate(); }
         catch (JobSpecException e) { throw Bad($"the job spec is invalid: {e.Message}"); }
         if (Step < 0 || OptimizerStep < 0) throw Bad($"negative step ({Step}) or optimizer step ({OptimizerStep}).");
-        if (!Kernels.DTypeNames.TryParse(DType, out var dtype) || dtype != Kernels.DTypeNames.Parse(Job.DType))
-            throw Bad($"dtype '{DType}' is not the job's dtype '{Job.DType}'.");
+        if (DType != Job.DType)
+            throw Bad($"dtype '{Kernels.DTypeNames.Name(DType)}' is not the job's dtype '{Kernels.DTypeNames.Name(Job.DType)}'.");
         CheckFile(Trunk, Bad);
         int next = 0;
         var names = new HashSet<string>(StringComparer.Ordinal) { Trunk.File };

@@ -21,7 +21,7 @@ public sealed record CheckpointTicket(string Directory, JobSpec Job, long Step, 
     public ShardFile WriteTowers(ShardState towers)
     {
         var groups = towers.Groups ?? throw new ArgumentException("this state holds the trunk; use WriteTrunk.", nameof(towers));
-        var file = Write(ShardFileName(groups), towers, StateLayout.TowerTensors(Job.Shape, groups, Kernels.DTypeNames.Parse(Job.DType)));
+        var file = Write(ShardFileName(groups), towers, StateLayout.TowerTensors(Job.Shape, groups, Job.DType));
         return new ShardFile(file.File, groups.First, groups.Count, file.Bytes, file.Sha256);
     }
 
@@ -29,7 +29,7 @@ public sealed record CheckpointTicket(string Directory, JobSpec Job, long Step, 
     public CheckpointFile WriteTrunk(ShardState trunk)
     {
         if (trunk.Groups is not null) throw new ArgumentException($"this state holds {trunk.Describe()}; use WriteTowers.", nameof(trunk));
-        return Write(TrunkFileName, trunk, StateLayout.TrunkTensors(Job.Shape, Kernels.DTypeNames.Parse(Job.DType)));
+        return Write(TrunkFileName, trunk, StateLayout.TrunkTensors(Job.Shape, Job.DType));
     }
 
     CheckpointFile Write(string name, ShardState state, IEnumerable<(string Name, long[] Shape, ScalarType DType)> expected)

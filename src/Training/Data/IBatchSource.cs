@@ -60,6 +60,4 @@ public static class BatchSources
         if (!File.Exists(path)) throw new JobSpecException("Data.Path", $"file '{path}' does not exist.");
         return path;
     }
-
-    internal static ScalarType DType(JobSpec spec) => Kernels.DTypeNames.Parse(spec.DType);
 }

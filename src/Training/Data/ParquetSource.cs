@@ -45,7 +45,7 @@ public sealed class ParquetSource : IBatchSource, ISampleRows
     public ParquetSource(JobSpec spec, Device? device = null, long? trainRows = null, long? wholeFileBytes = null)
     {
         shape = spec.Shape;
-        dtype = BatchSources.DType(spec);
+        dtype = spec.DType;
         string path = BatchSources.DataPath(spec);
         RegularFile.Require(path, "Parquet file");
         var file = Open(path);

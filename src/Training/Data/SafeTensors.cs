@@ -28,7 +28,7 @@ public static class SafeTensors
     };
 
     static string CodeOf(ScalarType dtype) => DTypeByCode.FirstOrDefault(kv => kv.Value == dtype).Key
-        ?? throw new ArgumentException($"safetensors files here hold F64, F32, F16, BF16, I64 or I32, not {dtype}.");
+        ?? throw new ArgumentException($"safetensors files here hold F64, F32, F16, BF16, I64 or I32, not {Kernels.DTypeNames.Name(dtype)}.");
 
     /// <summary>Writes CPU copies of the tensors, names sorted, data 8-byte aligned after the header.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)

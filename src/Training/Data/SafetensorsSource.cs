@@ -46,7 +46,7 @@ public sealed class SafetensorsSource : IBatchSource, ISampleRows
                 throw new InvalidDataException($"{path}: '{FeaturesName}' and '{TargetsName}' must be floating point; got {f.dtype} and {t.dtype}.");
             long train = ShuffledRows.CheckTrainRows(trainRows, f.shape[0], spec.Validation.Fraction, path);
             order = new ShuffledRows(spec.Data.DataSeed, spec.BatchSize, [f.shape[0]], train);
-            samples = SampleTensors.Place(f, t, BatchSources.DType(spec), device);
+            samples = SampleTensors.Place(f, t, spec.DType, device);
         }
         finally
         {

@@ -17,7 +17,7 @@ public sealed class SyntheticTeacherSource : IBatchSource
     public SyntheticTeacherSource(JobSpec spec)
     {
         this.spec = spec;
-        dtype = BatchSources.DType(spec);
+        dtype = spec.DType;
         trunk = new Trunk(spec.Shape, spec.Data.TeacherSeed, dtype, CPU, optimizer: null);
         towers = new TowerShard(spec.Shape, new GroupRange(0, spec.Shape.Groups), spec.Data.TeacherSeed, dtype, CPU, optimizer: null);
     }

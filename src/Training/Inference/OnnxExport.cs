@@ -40,7 +40,7 @@ public static class OnnxExport
     public static ModelProto Build(TrainedModel model)
     {
         if (model.DType != ScalarType.Float32)
-            throw new ArgumentException($"the model runs in {model.DType}; ONNX export takes it loaded in float32 (its float32 master weights).", nameof(model));
+            throw new ArgumentException($"the model runs in {Kernels.DTypeNames.Name(model.DType)}; ONNX export takes it loaded in float32 (its float32 master weights).", nameof(model));
         var shape = model.Job.Shape;
         long weights = (long)shape.Features * shape.Groups * shape.Input + (long)shape.Groups * shape.Input
                        + (long)shape.Groups * shape.Input * 2 * shape.Hidden + (long)shape.Groups * shape.Hidden * shape.Output;

@@ -36,7 +36,7 @@ public sealed class TrainedModel : IDisposable
     public static TrainedModel Load(Checkpoint checkpoint, Device device, ScalarType? dtype = null)
     {
         var job = checkpoint.Manifest.Job;
-        var chosen = dtype ?? Kernels.DTypeNames.Parse(job.DType);
+        var chosen = dtype ?? job.DType;
         var groups = new GroupRange(0, job.Shape.Groups);
         using var scope = NewDisposeScope();
         using var trunkState = checkpoint.ReadTrunk();
@@ -113,7 +113,7 @@ public sealed class TrainedModel : IDisposable
             ["hidden"] = Number(shape.Hidden),
             ["output"] = Number(shape.Output),
             ["loss"] = EnumNames.Of(Job.Loss.Kind),
-            ["trained_dtype"] = Kernels.DTypeNames.Name(Kernels.DTypeNames.Parse(Job.DType)),
+            ["trained_dtype"] = Kernels.DTypeNames.Name(Job.DType),
             ["dtype"] = Kernels.DTypeNames.Name(DType),
         };
     }

@@ -38,7 +38,7 @@ public readonly record struct MemoryNeed(long Parameters, long Optimizer, long A
 
     static MemoryNeed Of(JobSpec spec, long parameters, long activations)
     {
-        var dtype = Kernels.DTypeNames.Parse(spec.DType);
+        var dtype = spec.DType;
         long working = Kernels.DTypeNames.ElementSize(dtype), stored = Kernels.DTypeNames.ElementSize(MasterWeight.MasterDType(dtype));
         long perParameter = stored + (stored == working ? 0 : working) + working;   // weight (+ working copy) + gradient
         return new MemoryNeed(Checked(parameters, perParameter), Checked(parameters, 2 * stored), Checked(activations, working));

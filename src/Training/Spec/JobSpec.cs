@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ScalarType = TorchSharp.torch.ScalarType;
 
 namespace Orchestrator.Training;
 
@@ -128,7 +129,9 @@ public sealed record JobSpec
     public string Name { get; init; } = "demo";
     public ModelShape Shape { get; init; } = new();
     public int BatchSize { get; init; } = 256;
-    public string DType { get; init; } = "float32";
+    /// <summary>A float type; JSON names it as users do (<see cref="DTypeJsonConverter"/>: "bfloat16", "bf16", ...).</summary>
+    [JsonConverter(typeof(DTypeJsonConverter))]
+    public ScalarType DType { get; init; } = ScalarType.Float32;
     public OptimizerSpec Optimizer { get; init; } = new();
     public int Steps { get; init; } = 1000;
     public long Seed { get; init; } = 0;
@@ -139,13 +142,8 @@ public sealed record JobSpec
     public IReadOnlyList<string> Devices { get; init; } = [];
     /// <summary>Workers per matching device; more than one shards a job even on a single device.</summary>
     public int WorkersPerDevice { get; init; } = 1;
-    /// <summary>
-    /// How activations reach workers on other silos: "auto" (for GPU workers' slices of 1 MiB or more: a reference
-    /// to silos of the coordinator's process, CUDA IPC to silo processes of its host, the TCP data channel to other hosts;
-    /// Orleans messages otherwise), "message", "channel", "process" or "ipc". Workers in the coordinator's silo always
-    /// get references.
-    /// </summary>
-    public string Transport { get; init; } = "auto";
+    /// <summary>How activations reach workers on other silos (<see cref="TransportChoice"/>).</summary>
+    public TransportChoice Transport { get; init; } = TransportChoice.Auto;
     public CheckpointSpec Checkpoint { get; init; } = new();
     /// <summary>
     /// The client's lease on the running job, in seconds: a coordinator that hears nothing from the client that drives
@@ -155,8 +153,6 @@ public sealed record JobSpec
     public int LeaseSeconds { get; init; } = 60;
 
     public const int MinLeaseSeconds = 2, MaxLeaseSeconds = 7 * 24 * 3600;
-
-    public static readonly string[] Transports = ["auto", "message", "channel", "process", "ipc"];
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -176,14 +172,12 @@ public sealed record JobSpec
         // A spec file may say "shape": null or "devices": [null]; each is named here rather than failing as a null reference.
         Present(Name, nameof(Name));
         Present(Shape, nameof(Shape));
-        Present(DType, nameof(DType));
         Present(Optimizer, nameof(Optimizer));
         Present(Data, nameof(Data));
         Present(Data.Source, "Data.Source");
         Present(Data.Columns, "Data.Columns");
         Present(Devices, nameof(Devices));
         for (int i = 0; i < Devices.Count; i++) Present(Devices[i], $"Devices[{i}]");
-        Present(Transport, nameof(Transport));
         Present(Checkpoint, nameof(Checkpoint));
         Present(Optimizer.Schedule, "Optimizer.Schedule");
         Present(Loss, nameof(Loss));
@@ -198,8 +192,8 @@ public sealed record JobSpec
         Positive(Shape.Hidden, "Shape.Hidden");
         Positive(Shape.Output, "Shape.Output");
         Positive(BatchSize, nameof(BatchSize));
-        if (!Kernels.DTypeNames.TryParse(DType, out _))
-            throw new JobSpecException(nameof(DType), $"unknown dtype '{DType}'; use float64, float32, float16 or bfloat16.");
+        if (DType is not (ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
+            throw new JobSpecException(nameof(DType), $"{Kernels.DTypeNames.Name(DType)} is not a float type; use one of {Kernels.DTypeNames.Accepted}.");
         if (!(Optimizer.LearningRate > 0) || !double.IsFinite(Optimizer.LearningRate))
             throw new JobSpecException("Optimizer.LearningRate", $"must be a positive number; got {Optimizer.LearningRate}.");
         if (!(Optimizer.Beta1 >= 0 && Optimizer.Beta1 < 1))
@@ -236,8 +230,8 @@ public sealed record JobSpec
             throw new JobSpecException(nameof(LeaseSeconds), $"must be {MinLeaseSeconds}..{MaxLeaseSeconds} seconds; got {LeaseSeconds}.");
         if (Checkpoint.EverySteps > 0 && string.IsNullOrWhiteSpace(Checkpoint.Directory))
             throw new JobSpecException("Checkpoint.Directory", "is required when Checkpoint.EverySteps is set.");
-        if (!Transports.Contains(Transport))
-            throw new JobSpecException(nameof(Transport), $"'{Transport}' is not a transport; use {string.Join(", ", Transports)}.");
+        if (!Enum.IsDefined(Transport))
+            throw new JobSpecException(nameof(Transport), $"{Transport} is not a transport; use one of {EnumNames.List<TransportChoice>()}.");
         // A schedule decays over the job's Steps unless told otherwise; fixed now, so that resuming with more steps
         // continues the schedule the checkpoint was trained with.
         return Optimizer.Schedule is { Kind: not ScheduleKind.Constant, DecaySteps: 0 }
@@ -292,7 +286,7 @@ public sealed record JobSpec
     /// </summary>
     public string? ModelDifference(JobSpec other) =>
         Shape != other.Shape ? nameof(Shape)
-        : Kernels.DTypeNames.Parse(DType) != Kernels.DTypeNames.Parse(other.DType) ? nameof(DType)
+        : DType != other.DType ? nameof(DType)
         : Seed != other.Seed ? nameof(Seed)
         : Data != other.Data ? nameof(Data)
         : BatchSize != other.BatchSize ? nameof(BatchSize)
@@ -306,7 +300,7 @@ public sealed record JobSpec
 
     /// <summary>Bytes of the largest activation one worker exchanges per message when it holds <paramref name="groups"/> groups.</summary>
     public long SliceBytes(int groups) =>
-        (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * Kernels.DTypeNames.ElementSize(Kernels.DTypeNames.Parse(DType));
+        (long)BatchSize * groups * Math.Max(Shape.Input, Shape.Output) * Kernels.DTypeNames.ElementSize(DType);
 
     static void Present(object? value, string field)
     {

@@ -60,9 +60,9 @@ public sealed class StepVerdict : IDisposable
         if (Math.Max(feature, target) > limit)
             return $"batch {batch} is rejected: its loss is {loss} although every input is finite: its " +
                    $"{(feature >= target ? $"features reach {feature:G3}" : $"targets reach {target:G3}")}, so large that products of them " +
-                   $"overflow {job.DType} (largest {finfo(features.dtype).max:G3}); scale the data (e.g. standardise each column). The model is unchanged.";
+                   $"overflow {Kernels.DTypeNames.Name(job.DType)} (largest {finfo(features.dtype).max:G3}); scale the data (e.g. standardise each column). The model is unchanged.";
         return $"batch {batch} is rejected: its loss is {loss} (finite inputs, largest |feature| {feature:G3} and |target| {target:G3}: the model " +
-               $"diverged or overflowed; try a smaller learning rate than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}); the model is unchanged.";
+               $"diverged or overflowed; try a smaller learning rate than {job.Optimizer.LearningRate} or a wider dtype than {Kernels.DTypeNames.Name(job.DType)}); the model is unchanged.";
     }
 
     static void CountNonFinite(Tensor x, Tensor count)

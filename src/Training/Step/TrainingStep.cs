@@ -120,7 +120,7 @@ public sealed class TrainingStep(JobSpec job, Trunk trunk, IBatchSource data, St
         await thread.RunAsync(() => { trunk.Update.Drop(); return true; });
         await towers.DiscardAsync();
         throw new BadBatchException($"batch {step} is rejected: its gradient norm is {norm} (the loss was finite); try a smaller learning rate " +
-                                    $"than {job.Optimizer.LearningRate} or a wider dtype than {job.DType}. The model is unchanged.");
+                                    $"than {job.Optimizer.LearningRate} or a wider dtype than {Kernels.DTypeNames.Name(job.DType)}. The model is unchanged.");
     }
 
     public void Dispose() => loss.Dispose();

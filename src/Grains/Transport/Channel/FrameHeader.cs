@@ -121,8 +121,9 @@ internal sealed record FrameHeader(Guid Transfer, byte DTypeCode, long[] Shape, 
             throw Invalid(transfer, $"header checksum mismatch (computed 0x{actual:X16}, frame says 0x{expected:X16})");
 
         var code = header[6];
-        if (!WireDTypes.TryGet(code, out _, out var elementSize))
+        if (!WireDTypes.TryGet(code, out var dtype))
             throw Invalid(transfer, $"unknown dtype code {code}");
+        var elementSize = Kernels.DTypeNames.ElementSize(dtype);
         var payload = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
         if (payload < 0)
             throw Invalid(transfer, $"negative payload length {payload}");

@@ -23,7 +23,7 @@ internal sealed class TransferAssembly
     public TransferAssembly(FrameHeader first, ReceiveBufferPool buffers)
     {
         this.first = first;
-        WireDTypes.TryGet(first.DTypeCode, out var dtype, out _);
+        WireDTypes.TryGet(first.DTypeCode, out var dtype);
         // Read loops run on pool threads: keep the tensor out of any dispose scope one of them may have open, it is the waiter's.
         Tensor = buffers.Rent(first.Shape, dtype, first.PayloadBytes).DetachFromDisposeScope();
         claimed = new bool[first.Part.Count];
@@ -71,7 +71,7 @@ internal sealed class TransferAssembly
 
     static string Describe(FrameHeader frame)
     {
-        WireDTypes.TryGet(frame.DTypeCode, out var dtype, out _);
+        WireDTypes.TryGet(frame.DTypeCode, out var dtype);
         return $"{dtype} [{string.Join(", ", frame.Shape)}], {frame.PayloadBytes} bytes in {frame.ChunkBytes}-byte chunks, {frame.Part.Count} parts";
     }
 }

@@ -1,4 +1,3 @@
-using Orchestrator.Training.Tests;
 
 namespace Orchestrator.Grains.Tests;
 

@@ -1,8 +1,7 @@
 using Orchestrator.Grains.Transport;
-using Orchestrator.Kernels.Tests;
 using TorchSharp;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Grains.Tests;
 

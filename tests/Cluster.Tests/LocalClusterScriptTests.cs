@@ -12,7 +12,7 @@ public class LocalClusterScriptTests(RedisServer redis)
     {
         int basePort = FreeBasePort(2);
         await using var script = ChildProcess.Start("local-cluster.sh", "bash",
-            [Path.Combine(Build.RepositoryRoot, "deploy", "local-cluster.sh"), "--silos", "2", "--no-build", "--configuration", Build.Configuration,
+            [Path.Combine(BuildMetadata.RepositoryRoot, "deploy", "local-cluster.sh"), "--silos", "2", "--no-build", "--configuration", Build.Configuration,
              "--redis", redis.ConnectionString, "--base-port", $"{basePort}", "--", "--steps", "12", "--groups", "4", "--batch-size", "64"]);
         Assert.True(await script.WaitForExitAsync(TimeSpan.FromSeconds(180)), $"the script did not finish:\n{script.Output}");
         Assert.True(script.ExitCode == 0, $"exit code {script.ExitCode}:\n{script.Output}");

@@ -7,7 +7,10 @@ namespace Orchestrator.Cluster.Tests;
 public sealed class RedisClusterFixture : IAsyncLifetime
 {
     public RedisServer Redis { get; } = new();
-    public SiloProcesses Cluster { get; private set; } = null!;
+    SiloProcesses? cluster;
+
+    /// <summary>The silos, started by <see cref="InitializeAsync"/> once Redis is up (xunit runs it before any test of the collection).</summary>
+    public SiloProcesses Cluster => cluster ?? throw new InvalidOperationException("the silos are started in InitializeAsync, which has not run (or failed)");
     public int DashboardPort { get; } = RedisServer.FreePort();
     /// <summary>silo-2's fixed data channel port (the others pick a free one).</summary>
     public int DataChannelPort { get; } = RedisServer.FreePort();
@@ -16,7 +19,7 @@ public sealed class RedisClusterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await Redis.InitializeAsync();
-        Cluster = await SiloProcesses.StartAsync(Redis.ConnectionString, 3, i => i switch
+        cluster = await SiloProcesses.StartAsync(Redis.ConnectionString, 3, i => i switch
         {
             0 => ["--dashboard-port", $"{DashboardPort}"],
             1 => ["--log-file", Path.Combine(LogDirectory, "silo-1.json"), "--Serilog:MinimumLevel:Override:Orchestrator.Grains.Observability", "Debug"],
@@ -26,7 +29,7 @@ public sealed class RedisClusterFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (Cluster is not null) await Cluster.DisposeAsync();
+        if (cluster is not null) await cluster.DisposeAsync();
         await Redis.DisposeAsync();
         Directory.Delete(LogDirectory, recursive: true);
     }

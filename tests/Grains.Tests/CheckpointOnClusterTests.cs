@@ -1,8 +1,6 @@
 using Orchestrator.Grains.Transport;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training;
 using Orchestrator.Training.Checkpoints;
-using Orchestrator.Training.Tests;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Tests;

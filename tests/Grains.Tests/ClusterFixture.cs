@@ -21,16 +21,21 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>The cluster secret of the silos' data channels; they all run in this process.</summary>
     static readonly byte[] ChannelSecret = RandomNumberGenerator.GetBytes(32);
 
-    public TestCluster Cluster { get; private set; } = null!;
+    /// <summary>Built here, started by <see cref="InitializeAsync"/> (xunit runs it before any test of the collection).</summary>
+    public TestCluster Cluster { get; } = Build();
     public IClusterClient Client => Cluster.Client;
 
-    public async Task InitializeAsync()
+    static TestCluster Build()
     {
         var builder = new TestClusterBuilder(3);
         builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(Silos.ToDictionary(s => $"Devices:{s}", _ => (string?)"cpu")));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
-        Cluster = builder.Build();
+        return builder.Build();
+    }
+
+    public async Task InitializeAsync()
+    {
         await Cluster.DeployAsync();
         await WaitForDeviceMetadata();
     }

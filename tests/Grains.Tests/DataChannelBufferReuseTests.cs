@@ -58,7 +58,9 @@ public sealed class DataChannelBufferReuseTests
         {
             AssertBitExact(firstSent, first);
             firstAddress = Address(first);
+            Assert.True(ReceiveBufferPool.IsLent(firstAddress), "the received tensor is not over a block of the pool");
         }
+        Assert.False(ReceiveBufferPool.IsLent(firstAddress), "disposing the only tensor over the block did not give it back");
         using var second = await RoundTrip(server, client, secondSent);
         Assert.Equal(firstAddress, Address(second));
         AssertBitExact(secondSent, second);
@@ -74,8 +76,8 @@ public sealed class DataChannelBufferReuseTests
             received = await RoundTrip(server, client, sent);
         using (received)
         {
-            // Had stopping released the lent buffer, an allocation of the same size would likely land on it.
-            using var sameSize = Random(ScalarType.BFloat16, 3, Elements);
+            // Still lent, so neither released nor handed out again: stopping released only the pool's free blocks.
+            Assert.True(ReceiveBufferPool.IsLent(Address(received)), "stopping the server took back the block of a tensor still in use");
             AssertBitExact(sent, received);
         }
     }
@@ -86,8 +88,24 @@ public sealed class DataChannelBufferReuseTests
         var unpooled = Options with { ReceivePoolBytes = 0 };
         await using var server = Server(unpooled);
         using var client = new DataChannelClient(unpooled);
-        using var sent = Random(ScalarType.Int32, Elements);
-        using var received = await RoundTrip(server, client, sent);
-        AssertBitExact(sent, received);
+        using var keptSent = Random(ScalarType.Int32, Elements);
+        using var disposedSent = Random(ScalarType.Int32, Elements);
+        using var lastSent = Random(ScalarType.Int32, Elements);
+        using var kept = await RoundTrip(server, client, keptSent);
+        using (var disposed = await RoundTrip(server, client, disposedSent))
+        {
+            AssertBitExact(disposedSent, disposed);
+            Assert.NotEqual(Address(kept), Address(disposed));
+            AssertFresh(disposed, "the second transfer");
+        }
+        // Where a pool would hand the disposed tensor's block on (A_disposed_tensor_gives_its_buffer_to_the_next_transfer).
+        using var last = await RoundTrip(server, client, lastSent);
+        AssertFresh(last, "a transfer after an earlier one was disposed");
+        AssertFresh(kept, "the first transfer");
+        AssertBitExact(keptSent, kept);
+        AssertBitExact(lastSent, last);
     }
+
+    static void AssertFresh(Tensor received, string what) =>
+        Assert.False(ReceiveBufferPool.IsLent(Address(received)), $"{what} without a pool was received into a pool's block");
 }

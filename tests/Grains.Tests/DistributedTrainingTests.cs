@@ -1,5 +1,4 @@
 using Orchestrator.Grains.Transport;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training;
 using static TorchSharp.torch;
 

@@ -1,4 +1,3 @@
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training;
 using Orchestrator.Training.Data;
 using TorchSharp;
@@ -41,7 +40,7 @@ public class JobRejectionTests(ClusterFixture fixture)
 
         // From a file there is no teacher: the trunk fits, and each worker refuses its own towers.
         using var scope = NewDisposeScope();
-        using var scratch = new Training.Tests.ScratchDirectory();
+        using var scratch = new ScratchDirectory();
         var path = scratch.NewFile();
         var shape = huge.Shape;
         SafeTensors.Write(path, new Dictionary<string, Tensor>

@@ -1,7 +1,6 @@
 using Orchestrator.Grains.Transport;
 using Orchestrator.Training;
 using Orchestrator.Training.Checkpoints;
-using Orchestrator.Training.Tests;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Tests;
@@ -54,7 +53,7 @@ public class SiloLossTests : IAsyncLifetime
             using var scope = NewDisposeScope();
             foreach (var (name, want) in reference.Parameters())
             {
-                using (want) new Kernels.Tests.Check().Close(message.Unpack(actual[name], CPU), want, 1e-12, name);
+                using (want) new Check().Close(message.Unpack(actual[name], CPU), want, 1e-12, name);
             }
         }
         finally

@@ -1,4 +1,3 @@
-using Orchestrator.Training.Tests;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Tests;

@@ -1,9 +1,8 @@
 using Orchestrator.Grains.Transport;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training;
 using TorchSharp;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Grains.Tests;
 

@@ -1,9 +1,7 @@
 using Orchestrator.Grains.Transport;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
-using Orchestrator.Training.Tests;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Tests;

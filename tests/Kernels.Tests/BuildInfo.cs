@@ -1,14 +1,9 @@
-using System.Reflection;
-
 namespace Orchestrator.Kernels.Tests;
 
 /// <summary>What the build of this test assembly recorded about where things are (Kernels.Tests.csproj).</summary>
 public static class BuildInfo
 {
-    public static string Metadata(string key) =>
-        typeof(BuildInfo).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
-
-    public static string RepositoryRoot => Metadata("RepositoryRoot");
+    public static string Metadata(string key) => BuildMetadata.Of(typeof(BuildInfo).Assembly, key);
 
     /// <summary>
     /// A project's built program, found where this assembly sits relative to its own project (bin/[backend/]Configuration/tfm):
@@ -17,7 +12,7 @@ public static class BuildInfo
     public static string ProgramOf(string projectDirectory, string dll)
     {
         var layout = Path.GetRelativePath(Metadata("ProjectDirectory"), AppContext.BaseDirectory);
-        var path = Path.GetFullPath(Path.Combine(RepositoryRoot, projectDirectory, layout, dll));
+        var path = Path.GetFullPath(Path.Combine(BuildMetadata.RepositoryRoot, projectDirectory, layout, dll));
         return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is missing: build {projectDirectory} first.", path);
     }
 }

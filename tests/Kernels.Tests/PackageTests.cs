@@ -15,9 +15,9 @@ public class PackageTests
         var scratch = Directory.CreateTempSubdirectory("kernels-pack-").FullName;
         try
         {
-            var project = Path.Combine(BuildInfo.RepositoryRoot, "src", "Kernels", "Kernels.csproj");
+            var project = Path.Combine(BuildMetadata.RepositoryRoot, "src", "Kernels", "Kernels.csproj");
             var output = Path.Combine(scratch, "out");
-            var run = await ChildRun.RunAsync("dotnet",
+            var run = await ChildProcess.RunAsync("dotnet",
                 ["pack", project, "-o", output, "-nodeReuse:false",
                  $"-p:BaseIntermediateOutputPath={scratch}/obj/", $"-p:BaseOutputPath={scratch}/bin/"],
                 TimeSpan.FromMinutes(8), new Dictionary<string, string> { ["MSBUILDDISABLENODEREUSE"] = "1" });

@@ -14,7 +14,7 @@ public partial class SampleTests
     {
         var dll = BuildInfo.ProgramOf("samples/GroupedMlpSample", "Orchestrator.GroupedMlpSample.dll");
         int seed = Random.Shared.Next();
-        var run = await ChildRun.RunAsync("dotnet", [dll, seed.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromMinutes(5));
+        var run = await ChildProcess.RunAsync("dotnet", [dll, seed.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromMinutes(5));
         Assert.True(run.ExitCode == 0, $"the sample exited {run.ExitCode} (seed {seed}):\n{run.Output}");
 
         var losses = LossLine().Matches(run.Output)
@@ -30,7 +30,7 @@ public partial class SampleTests
     public async Task The_sample_refuses_an_argument_that_is_not_a_seed()
     {
         var dll = BuildInfo.ProgramOf("samples/GroupedMlpSample", "Orchestrator.GroupedMlpSample.dll");
-        var run = await ChildRun.RunAsync("dotnet", [dll, "many"], TimeSpan.FromMinutes(2));
+        var run = await ChildProcess.RunAsync("dotnet", [dll, "many"], TimeSpan.FromMinutes(2));
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("'many' is not one integer seed", run.Output);
     }

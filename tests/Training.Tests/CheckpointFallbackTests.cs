@@ -1,4 +1,3 @@
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 
 namespace Orchestrator.Training.Tests;

@@ -1,7 +1,6 @@
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Training.Tests;
 

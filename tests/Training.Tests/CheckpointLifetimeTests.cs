@@ -13,7 +13,7 @@ public sealed class CheckpointLifetimeTests : IDisposable
     [Fact]
     public void Saving_resuming_and_restoring_other_splits_leave_no_live_tensors_behind()
     {
-        var spec = CheckpointJobs.Small(new Kernels.Tests.Check());
+        var spec = CheckpointJobs.Small(new Check());
         var store = new CheckpointStore(scratch.Root);
         LiveTensors.WithoutCollection(() =>
         {

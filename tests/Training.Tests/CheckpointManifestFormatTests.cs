@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 using static TorchSharp.torch;
 

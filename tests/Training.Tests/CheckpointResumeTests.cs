@@ -1,8 +1,7 @@
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Training.Tests;
 

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
 using static TorchSharp.torch;

@@ -1,4 +1,3 @@
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
 using static TorchSharp.torch;

@@ -1,9 +1,8 @@
 using Orchestrator.Kernels;
-using Orchestrator.Kernels.Tests;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Training.Tests;
 

@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Inference;
 using static TorchSharp.torch;
 

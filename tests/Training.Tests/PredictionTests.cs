@@ -1,10 +1,9 @@
 using Orchestrator.Kernels;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Data;
 using Orchestrator.Training.Inference;
 using TorchSharp;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Training.Tests;
 

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
 using Xunit.Abstractions;

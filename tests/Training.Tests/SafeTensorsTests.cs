@@ -1,9 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Data;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Training.Tests;
 

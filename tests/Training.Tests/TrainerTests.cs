@@ -1,4 +1,3 @@
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,9 +1,8 @@
-using Orchestrator.Kernels.Tests;
 using Orchestrator.Training.Checkpoints;
 using Orchestrator.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
-using static Orchestrator.Training.Tests.Exactly;
+using static Orchestrator.TestKit.Exactly;
 
 namespace Orchestrator.Training.Tests;
 

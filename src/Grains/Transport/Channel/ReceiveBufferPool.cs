@@ -60,6 +60,12 @@ internal sealed unsafe class ReceiveBufferPool(long maxFreeBytes) : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="data"/> starts a block that a pool has lent and not got back (a lent block is neither
+    /// reused nor released): what tells a pooled tensor from fresh memory, and a block still held from one given back.
+    /// </summary>
+    public static bool IsLent(IntPtr data) => lent.ContainsKey(data);
+
     /// <summary>Releases the free blocks; blocks still lent are released as their tensors go.</summary>
     public void Dispose()
     {

@@ -1,4 +1,4 @@
-namespace Orchestrator.Training.Tests;
+namespace Orchestrator.TestKit;
 
 /// <summary>A fresh temporary directory for a test's files, deleted with the test class.</summary>
 public sealed class ScratchDirectory : IDisposable

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Orchestrator.Kernels.Tests;
+namespace Orchestrator.TestKit;
 
 /// <summary>Fresh random inputs and relative-error assertions shared by the kernel tests.</summary>
 public sealed class Check

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Orchestrator.Training.Tests;
+namespace Orchestrator.TestKit;
 
 /// <summary>Bit-for-bit comparison (TorchSharp's Tensor.equal is elementwise).</summary>
 public static class Exactly

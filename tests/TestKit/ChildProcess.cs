@@ -3,10 +3,13 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Orchestrator.Cluster.Tests;
+namespace Orchestrator.TestKit;
+
+/// <summary>A program's exit code and its standard output and error, interleaved as they came.</summary>
+public sealed record ChildResult(int ExitCode, string Output);
 
 /// <summary>
-/// A process this test run started, with its output kept for failure messages. It never outlives the tests:
+/// A process this test run started (in the repository root), with its output kept for failure messages. It never outlives the tests:
 /// disposing stops it (SIGTERM, then SIGKILL of its whole tree after a bounded wait), and whatever is still running
 /// when the test host exits is killed then. Its pid is also appended to $ORCHESTRATOR_TEST_PIDFILE, which .ci/run
 /// reads to kill leftovers should the test host itself be killed.
@@ -47,7 +50,7 @@ public sealed partial class ChildProcess : IAsyncDisposable
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
-            WorkingDirectory = Build.RepositoryRoot,
+            WorkingDirectory = BuildMetadata.RepositoryRoot,
         };
         foreach (var a in arguments) info.ArgumentList.Add(a);
         info.Environment["NO_COLOR"] = "1";
@@ -64,6 +67,24 @@ public sealed partial class ChildProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         process.StandardInput.Close();
         return child;
+    }
+
+    /// <summary>
+    /// Runs a program to its end. One that outlives <paramref name="timeout"/> is killed with its whole tree and the
+    /// test fails with what it printed.
+    /// </summary>
+    public static async Task<ChildResult> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout,
+                                                   IDictionary<string, string>? environment = null)
+    {
+        await using var child = Start(Path.GetFileName(fileName), fileName, arguments, environment);
+        if (!await child.WaitForExitAsync(timeout))
+        {
+            KillTree(child.process);
+            await child.process.WaitForExitAsync();
+            throw new TimeoutException($"{fileName} {string.Join(' ', arguments)} ran past {timeout.TotalSeconds} s:\n{child.Output}");
+        }
+        await child.process.WaitForExitAsync();   // the last lines of output are in
+        return new ChildResult(child.ExitCode, child.Output);
     }
 
     void Append(string? line)

@@ -1,7 +1,7 @@
 using System.Runtime;
 using static TorchSharp.torch;
 
-namespace Orchestrator.Training.Tests;
+namespace Orchestrator.TestKit;
 
 /// <summary>
 /// Counts live TorchSharp tensor handles (Tensor.TotalCount, process-wide) while no garbage collection can run.

@@ -32,7 +32,7 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellation)
     {
-        var spec = (s.ToJobSpec("bench-step") with { Transport = s.Transport }).Validate();
+        var spec = s.ToJobSpec("bench-step", s.Transport);
         var rows = await StepBenchmark.RunAsync(spec, s.Device, s.Warmup, s.Steps, s.Transport, p => Console.Error.WriteLine($"timing {p}"));
         Console.WriteLine(StepBenchmark.ToMarkdown(spec, s.Device, rows));
         if (Kernels.Devices.IsGpuName(s.Device))

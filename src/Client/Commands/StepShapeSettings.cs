@@ -43,11 +43,13 @@ public class StepShapeSettings : CommandSettings
     [Description("Timed steps per setup.")]
     public int Steps { get; init; } = 30;
 
-    public JobSpec ToJobSpec(string name) => new JobSpec
+    /// <summary>The benchmark's job, validated.</summary>
+    public JobSpec ToJobSpec(string name, TransportChoice transport = TransportChoice.Auto) => new JobSpec
     {
         Name = name,
         Shape = new ModelShape { Groups = Groups, Features = Features, Input = Input, Hidden = Hidden, Output = Output },
         BatchSize = BatchSize,
         DType = DType,
+        Transport = transport,
     }.Validate();
 }

@@ -2,8 +2,9 @@
 # The GPU suite: unpack the package made by deploy/package.sh on a GPU host and run the kernel
 # correctness check and the benchmarks; logs and tables go to $OUT (default ./gpu-results).
 #
-#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: kernels check cluster-check bench bench-fp16 step scaling
-#                                                      transport-bench train checkpoint transport features (default: check bench)
+#   deploy/gpu/suite.sh [PACKAGE.tar.xz] [STEP...]     steps: kernels check cluster-check bench bench-fp16 step step-ab
+#                                                      scaling transport-bench train checkpoint transport features
+#                                                      (default: check bench; step-ab needs BASELINE, see below)
 set -uo pipefail
 repo=$(pwd)
 package=$(realpath "${1:-.carry/orchestrator-linux-x64.tar.xz}")
@@ -48,6 +49,17 @@ for step in $steps; do
     step)       # ours and the same step in eager PyTorch, side by side in one call
                 run bench-step bench-step --device cuda:0 --dtype bfloat16 --memory-steps 1000
                 run step-reference python3 "$repo/deploy/gpu/step_reference.py" ;;
+    step-ab)    # bench-step of this package and of a baseline build, alternately in one call (a refactor's before and
+                # after): BASELINE is a tarball of the baseline's own files of orchestrator/ (its Orchestrator*.dll,
+                # orchestrator*, *.deps.json, *.runtimeconfig.json), laid over a copy of this package
+                cp -a "$work/orchestrator" "$work/baseline"
+                tar -C "$work/baseline" -xJf "$(realpath "${BASELINE:?step-ab needs BASELINE=overlay.tar.xz}")" || exit 1
+                for round in 1 2; do
+                  pushd "$work/baseline" >/dev/null
+                  run "bench-step-baseline-$round" bench-step --device cuda:0 --dtype bfloat16
+                  popd >/dev/null
+                  run "bench-step-current-$round" bench-step --device cuda:0 --dtype bfloat16
+                done ;;
     scaling)    run bench-scaling bench-scaling ;;   # every GPU of the host; with one, two workers share it
     train)      run train-gpu train --local-devices cuda:0 --devices cuda:0 --steps 300 ;;
     checkpoint) # checkpoints written on the GPU, then read the way PyTorch users will

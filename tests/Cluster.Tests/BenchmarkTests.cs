@@ -1,4 +1,5 @@
-using Orchestrator.Client.Gpu;
+using Orchestrator.Benchmarks;
+using Orchestrator.Connection;
 using Orchestrator.Training;
 using static TorchSharp.torch;
 
@@ -57,7 +58,7 @@ public class BenchmarkTests
     };
 
     /// <summary>The silo processes of a local cluster come from the build of src/Silo (a test host is not the client's build output).</summary>
-    public BenchmarkTests() => Environment.SetEnvironmentVariable(Client.LocalSiloProcess.HostVariable, Build.SiloDll);
+    public BenchmarkTests() => Environment.SetEnvironmentVariable(LocalSiloProcess.HostVariable, Build.SiloDll);
 
     [Fact]
     public async Task The_step_benchmark_runs_every_setup_including_a_silo_process()

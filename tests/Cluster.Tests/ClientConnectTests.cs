@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Orchestrator.Client;
+using Orchestrator.Connection;
 using Orchestrator.Grains.Hosting;
 
 namespace Orchestrator.Cluster.Tests;

@@ -1,3 +1,4 @@
+using Orchestrator.Connection;
 using Orchestrator.Grains;
 using Orchestrator.Training;
 using StackExchange.Redis;
@@ -18,7 +19,7 @@ public class MembershipLossTests(RedisServer redis)
         await using var silos = await SiloProcesses.StartAsync(redis.ConnectionString, 2);
         var options = silos.ClientOptions();
         options.GatewayRefreshSeconds = 1;   // the client reads the (lost) table many times while the test waits
-        await using var connection = await Orchestrator.Client.ClusterConnection.ConnectAsync(options, verbose: false);
+        await using var connection = await ClusterConnection.ConnectAsync(options, verbose: false);
         var spec = new JobSpec
         {
             Name = $"table-loss-{Guid.NewGuid():N}",

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Orchestrator.Client;
+using Orchestrator.Connection;
 using Orchestrator.Grains;
 using Orchestrator.Grains.Hosting;
 using Orchestrator.Training;

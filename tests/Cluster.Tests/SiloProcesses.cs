@@ -1,4 +1,4 @@
-using Orchestrator.Client;
+using Orchestrator.Connection;
 using Orchestrator.Grains;
 using Orchestrator.Grains.Hosting;
 

@@ -1,5 +1,5 @@
-using Orchestrator.Client;
 using Orchestrator.Client.Commands;
+using Orchestrator.Connection;
 using Orchestrator.Grains;
 using Orchestrator.Grains.Hosting;
 using Orchestrator.Training;

@@ -1,4 +1,4 @@
-using Orchestrator.Client.Gpu;
+using Orchestrator.Benchmarks;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Gpu.Tests;

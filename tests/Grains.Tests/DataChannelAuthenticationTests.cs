@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 using static Orchestrator.Grains.Tests.DataChannelTestKit;
 using static TorchSharp.torch;
 

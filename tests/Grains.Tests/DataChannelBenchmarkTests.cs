@@ -1,4 +1,4 @@
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 
 namespace Orchestrator.Grains.Tests;
 

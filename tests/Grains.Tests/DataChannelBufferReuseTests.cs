@@ -1,4 +1,4 @@
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 using static Orchestrator.Grains.Tests.DataChannelTestKit;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 using static Orchestrator.Grains.Tests.DataChannelTestKit;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 using static Orchestrator.Grains.Tests.DataChannelTestKit;
 using static TorchSharp.torch;
 

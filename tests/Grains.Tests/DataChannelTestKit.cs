@@ -5,7 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 using TorchSharp;
 using static TorchSharp.torch;
 

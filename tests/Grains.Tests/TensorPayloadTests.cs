@@ -1,4 +1,5 @@
 using Orchestrator.Grains.Transport;
+using Orchestrator.Kernels.Cuda.Ipc;
 using Orchestrator.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -113,7 +114,7 @@ public class TensorPayloadTests(ClusterFixture fixture)
     [Fact]
     public void Ipc_payloads_cross_the_wire_with_their_handle_and_sequence()
     {
-        var handle = new byte[Kernels.Cuda.SharedDeviceBuffer.HandlesBytes];
+        var handle = new byte[SharedDeviceBuffer.HandlesBytes];
         System.Random.Shared.NextBytes(handle);
         var buffer = Guid.NewGuid();
         var converter = new TensorPayloadConverter();

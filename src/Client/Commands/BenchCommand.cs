@@ -1,5 +1,5 @@
 using System.ComponentModel;
-using Orchestrator.Client.Gpu;
+using Orchestrator.Benchmarks;
 using Orchestrator.Kernels;
 using Spectre.Console.Cli;
 

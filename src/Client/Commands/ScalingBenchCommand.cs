@@ -1,5 +1,5 @@
 using System.ComponentModel;
-using Orchestrator.Client.Gpu;
+using Orchestrator.Benchmarks;
 using Orchestrator.Training;
 using Spectre.Console.Cli;
 

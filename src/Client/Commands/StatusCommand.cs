@@ -1,3 +1,4 @@
+using Orchestrator.Connection;
 using Orchestrator.Grains;
 using Spectre.Console;
 using Spectre.Console.Cli;

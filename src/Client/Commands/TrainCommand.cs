@@ -1,3 +1,4 @@
+using Orchestrator.Connection;
 using Orchestrator.Grains;
 using Orchestrator.Grains.Observability;
 using Orchestrator.Training;

@@ -1,6 +1,6 @@
 using System.ComponentModel;
-using Orchestrator.Client.Gpu;
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.Benchmarks;
+using Orchestrator.DataChannel;
 using Spectre.Console.Cli;
 
 namespace Orchestrator.Client.Commands;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 
 namespace Orchestrator.Grains.Hosting;
 

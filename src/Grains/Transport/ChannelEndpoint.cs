@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Orchestrator.Grains.Transport.Channel;
+using Orchestrator.DataChannel;
 
 namespace Orchestrator.Grains.Transport;
 

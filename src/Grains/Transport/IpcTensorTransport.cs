@@ -1,5 +1,6 @@
 using Orchestrator.Grains.Placement;
 using Orchestrator.Kernels.Cuda;
+using Orchestrator.Kernels.Cuda.Ipc;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Transport;

@@ -1,3 +1,4 @@
+using Orchestrator.Kernels.Cuda.Ipc;
 using Orchestrator.Training;
 using static TorchSharp.torch;
 
@@ -59,8 +60,8 @@ public sealed class TensorPayload : IDisposable
     /// <summary>A tensor written as <paramref name="sequence"/> into shared buffer <paramref name="buffer"/> of <paramref name="process"/>.</summary>
     public static TensorPayload OfIpc(ScalarType dtype, long[] shape, Guid buffer, byte[] handle, ulong sequence, string process)
     {
-        if (handle.Length != Kernels.Cuda.SharedDeviceBuffer.HandlesBytes)
-            throw new InvalidDataException($"CUDA IPC tensor payload has {handle.Length} handle bytes; a shared buffer is named by {Kernels.Cuda.SharedDeviceBuffer.HandlesBytes}.");
+        if (handle.Length != SharedDeviceBuffer.HandlesBytes)
+            throw new InvalidDataException($"CUDA IPC tensor payload has {handle.Length} handle bytes; a shared buffer is named by {SharedDeviceBuffer.HandlesBytes}.");
         return new(TensorPayloadKind.Ipc, dtype, shape, transfer: buffer, origin: process, ipcHandle: handle, sequence: sequence);
     }
 

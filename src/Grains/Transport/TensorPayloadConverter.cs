@@ -1,3 +1,4 @@
+using Orchestrator.Kernels.Cuda.Ipc;
 using static TorchSharp.torch;
 
 namespace Orchestrator.Grains.Transport;

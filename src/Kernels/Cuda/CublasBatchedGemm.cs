@@ -1,3 +1,4 @@
+using Orchestrator.Kernels.Cuda.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 

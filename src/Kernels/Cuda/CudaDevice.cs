@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
+using Orchestrator.Kernels.Cuda.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 

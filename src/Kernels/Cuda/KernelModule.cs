@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
+using Orchestrator.Kernels.Cuda.Native;
 
 namespace Orchestrator.Kernels.Cuda;
 

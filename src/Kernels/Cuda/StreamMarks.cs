@@ -1,3 +1,5 @@
+using Orchestrator.Kernels.Cuda.Native;
+
 namespace Orchestrator.Kernels.Cuda;
 
 /// <summary>

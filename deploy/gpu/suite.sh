@@ -11,6 +11,7 @@ package=$(realpath "${1:-.carry/orchestrator-linux-x64.tar.xz}")
 shift || true
 steps=${*:-check bench}
 out=$(realpath -m "${OUT:-gpu-results}")
+baseline=${BASELINE:+$(realpath "$BASELINE")}   # step-ab's baseline build, resolved before the suite changes directory
 mkdir -p "$out"
 
 work=$(mktemp -d)
@@ -53,7 +54,7 @@ for step in $steps; do
                 # after): BASELINE is a tarball of the baseline's own files of orchestrator/ (its Orchestrator*.dll,
                 # orchestrator*, *.deps.json, *.runtimeconfig.json), laid over a copy of this package
                 cp -a "$work/orchestrator" "$work/baseline"
-                tar -C "$work/baseline" -xJf "$(realpath "${BASELINE:?step-ab needs BASELINE=overlay.tar.xz}")" || exit 1
+                tar -C "$work/baseline" -xJf "${baseline:?step-ab needs BASELINE=overlay.tar.xz}" || exit 1
                 for round in 1 2; do
                   pushd "$work/baseline" >/dev/null
                   run "bench-step-baseline-$round" bench-step --device cuda:0 --dtype bfloat16

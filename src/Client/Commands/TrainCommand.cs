@@ -49,7 +49,11 @@ public sealed class TrainCommand : AsyncCommand<TrainSettings>
             // After a second signal this stops waiting for the silos in this process, which would wait for the step in flight.
             await connection.StopAsync(signals.Aborting);
         }
-        if (aborted) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(TrainInterruption.Aborted(settings, spec))}[/]");
+        if (aborted)
+        {
+            AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(TrainInterruption.Aborted(settings, spec))}[/]");
+            ImmediateExit.Now(code);   // the step in progress may still be running on a device thread of this process
+        }
         return code;
     }
 

@@ -50,7 +50,7 @@ public class JobLeaseTests(ClusterFixture fixture)
         Assert.Contains("no client was heard from", abandoned.Error);
         Assert.Contains("checkpointed at step 5", abandoned.Error);
         Assert.Equal([5L], new CheckpointStore(scratch.Root).List(spec.Name));
-        await Assert.ThrowsAsync<InvalidOperationException>(coordinator.StepAsync);       // the quiet client cannot step on
+        await Assert.ThrowsAsync<InvalidOperationException>(() => coordinator.StepAsync());       // the quiet client cannot step on
 
         await using var session = await JobSession.StartAsync(fixture.Client, spec, resume: true, TimeSpan.FromMinutes(1));
         Assert.Equal(5, session.Status.StepsDone);
@@ -90,6 +90,22 @@ public class JobLeaseTests(ClusterFixture fixture)
         var stopped = await session.Coordinator.StopAsync();                               // checkpoints first
         Assert.Equal((JobState.Stopped, 2L, 2L), (stopped.State, stopped.StepsDone, stopped.LastCheckpointStep));
         Assert.Equal([2L], new CheckpointStore(scratch.Root).List(spec.Name));
+    }
+
+    [Fact]
+    public async Task A_step_meant_for_another_coordinator_activation_is_refused_and_changes_nothing()
+    {
+        using var scratch = new ScratchDirectory();
+        var spec = Job(scratch, steps: 4, lease: 60);
+        var coordinator = fixture.Client.GetGrain<ICoordinatorGrain>(spec.Name);
+        var started = await coordinator.StartAsync(spec);
+        var lost = Guid.NewGuid();   // as if the session had started the job on an activation that died since
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => coordinator.StepAsync(lost));
+        Assert.Contains(lost.ToString(), refused.Message);
+        Assert.Equal(0L, (await coordinator.GetStatusAsync()).StepsDone);
+        Assert.Equal(0L, (await coordinator.StepAsync(started.Incarnation)).Step);   // its own incarnation steps
+        Assert.Equal(1L, (await coordinator.StepAsync()).Step);                      // and an unfenced caller still can
+        await coordinator.StopAsync(discard: true);
     }
 
     [Fact]

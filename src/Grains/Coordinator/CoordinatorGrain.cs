@@ -98,8 +98,11 @@ public sealed class CoordinatorGrain : Grain, ICoordinatorGrain
         return Status();
     }
 
-    public async Task<StepMetrics> StepAsync()
+    public async Task<StepMetrics> StepAsync(Guid incarnation = default)
     {
+        if (incarnation != default && incarnation != this.incarnation)
+            throw new InvalidOperationException(
+                $"this step of job '{Name}' was meant for coordinator activation {incarnation}, which is gone; this is {this.incarnation}.");
         if (state != JobState.Running)
             throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
         HeardFromClient();

@@ -19,9 +19,13 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<JobStatus> StartAsync(JobSpec spec, bool resume = false);
 
-    /// <summary>One training step over every worker.</summary>
+    /// <summary>
+    /// One training step over every worker. With <paramref name="incarnation"/> (a <see cref="JobSession"/>'s), it runs
+    /// only on that coordinator activation: a call meant for one that was lost with its silo is refused by its
+    /// successor, not run there as a step its sender has given up on.
+    /// </summary>
     [ResponseTimeout("00:10:00")]
-    Task<StepMetrics> StepAsync();
+    Task<StepMetrics> StepAsync(Guid incarnation = default);
 
     /// <summary>Saves a checkpoint now (between steps); returns its step.</summary>
     [ResponseTimeout("00:10:00")]

@@ -66,7 +66,7 @@ public sealed class JobSession : IAsyncDisposable
             // Cancelled when the step is abandoned: a rejected call still retrying would otherwise reach the resumed
             // coordinator and run a step whose metrics nobody reads.
             using var abandon = new CancellationTokenSource();
-            var step = Delivered(coordinator.StepAsync, deadline, abandon.Token);
+            var step = Delivered(() => coordinator.StepAsync(current.Started.Incarnation), deadline, abandon.Token);
             if (await Task.WhenAny(step, current.Lost.Task) == step)
             {
                 try
@@ -75,7 +75,8 @@ public sealed class JobSession : IAsyncDisposable
                 }
                 catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
                 {
-                    // "Not started" from a new activation that the step reached before any renewal did; else a real error.
+                    // "Not started", or "meant for another activation", from a new activation that the step reached before
+                    // any renewal did; else a real error.
                     if ((await Delivered(coordinator.GetStatusAsync, deadline)).Incarnation == current.Started.Incarnation) throw;
                 }
             }

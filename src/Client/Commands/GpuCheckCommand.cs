@@ -20,7 +20,7 @@ public sealed class GpuCheckCommand : AsyncCommand<GpuCheckCommand.Settings>
         public string DTypes { get; init; } = "bf16,f16,f32,f64";
 
         /// <summary>--dtypes read (<see cref="Validate"/> has refused a list with an unknown name).</summary>
-        public IReadOnlyList<ScalarType> DTypeList => DTypes.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(DTypeConverter.Parse).ToList();
+        public IReadOnlyList<ScalarType> DTypeList => DTypes.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(DTypeConverter.Read).ToList();
 
         public override Spectre.Console.ValidationResult Validate()
         {

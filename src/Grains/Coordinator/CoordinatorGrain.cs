@@ -60,7 +60,9 @@ public sealed class CoordinatorGrain : Grain, ICoordinatorGrain
     string Name => this.GetPrimaryKeyString();
 
     /// <summary>The running job, or an error saying why there is none.</summary>
-    RunningJob Running => job ?? throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
+    RunningJob Running => job ?? throw NotRunning();
+
+    InvalidOperationException NotRunning() => new($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
 
     public async Task<JobStatus> StartAsync(JobSpec newSpec, bool resume = false)
     {
@@ -103,8 +105,7 @@ public sealed class CoordinatorGrain : Grain, ICoordinatorGrain
         if (incarnation != default && incarnation != this.incarnation)
             throw new InvalidOperationException(
                 $"this step of job '{Name}' was meant for coordinator activation {incarnation}, which is gone; this is {this.incarnation}.");
-        if (state != JobState.Running)
-            throw new InvalidOperationException($"job '{Name}' is {state}{(error is null ? "" : $" ({error})")}; start it first.");
+        if (state != JobState.Running) throw NotRunning();
         HeardFromClient();
         while (true)
         {

@@ -63,10 +63,9 @@ public sealed class JobSession : IAsyncDisposable
         while (true)
         {
             var current = watch;
-            // Cancelled when the step is abandoned: a rejected call still retrying would otherwise reach the resumed
-            // coordinator and run a step whose metrics nobody reads.
-            using var abandon = new CancellationTokenSource();
-            var step = Delivered(() => coordinator.StepAsync(current.Started.Incarnation), deadline, abandon.Token);
+            // Fenced: an abandoned call that is still being sent again, or still in flight, reaches only the resumed
+            // coordinator, which refuses a step meant for the incarnation this one was sent to.
+            var step = Delivered(() => coordinator.StepAsync(current.Started.Incarnation), deadline);
             if (await Task.WhenAny(step, current.Lost.Task) == step)
             {
                 try
@@ -81,10 +80,7 @@ public sealed class JobSession : IAsyncDisposable
                 }
             }
             else
-            {
-                abandon.Cancel();
-                _ = step.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);   // it may yet time out: seen, ignored
-            }
+                _ = step.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);   // refused, or it times out: seen, ignored
             await ResumeAsync(deadline);
         }
     }
@@ -127,19 +123,18 @@ public sealed class JobSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends <paramref name="call"/> again while the cluster rejects it (it never ran), until the deadline or <paramref name="abandoned"/>.</summary>
-    static async Task<T> Delivered<T>(Func<Task<T>> call, DateTime deadline, CancellationToken abandoned = default)
+    /// <summary>Sends <paramref name="call"/> again while the cluster rejects it (it never ran), until the deadline.</summary>
+    static async Task<T> Delivered<T>(Func<Task<T>> call, DateTime deadline)
     {
         while (true)
         {
-            abandoned.ThrowIfCancellationRequested();
             try
             {
                 return await call();
             }
             catch (OrleansMessageRejectionException) when (DateTime.UtcNow < deadline)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), abandoned);
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
             }
         }
     }

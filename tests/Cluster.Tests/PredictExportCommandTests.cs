@@ -64,7 +64,7 @@ public sealed class PredictExportCommandTests : IDisposable
         {
             var written = SafeTensors.Read(predictions);
             using var model = TrainedModel.Load(CheckpointLocation.Open(jobDirectory, CheckpointPointer.Latest), CPU);
-            using var features = PredictionFile.ReadFeatures(data, job);
+            var features = SafeTensors.Read(data)[SafetensorsSource.FeaturesName];
             var expected = model.PredictInBatches(features, batchSize: 4, ScalarType.Float32);   // (S, N, D_out)
             var actual = written[PredictionFile.PredictionsName];
             Assert.Equal(expected.shape, actual.shape);
@@ -90,7 +90,7 @@ public sealed class PredictExportCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("predict", new[] { "--checkpoint <DIR>", "--best", "--data <FILE>", "--output <FILE>", "--device <DEVICE>", "--batch-size <B>", "--dtype <DTYPE>" })]
+    [InlineData("predict", new[] { "--checkpoint <DIR>", "--best", "--data <FILE>", "--feature-columns <LIST>", "--output <FILE>", "--device <DEVICE>", "--batch-size <B>", "--dtype <DTYPE>" })]
     [InlineData("export", new[] { "--checkpoint <DIR>", "--best", "--onnx <FILE>" })]
     public async Task Help_explains_every_option(string command, string[] options)
     {

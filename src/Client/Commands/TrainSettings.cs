@@ -291,7 +291,8 @@ public sealed class TrainSettings : ConnectionSettings
             },
         };
 
-    static string[] List(string commaSeparated) => commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    /// <summary>The items of a comma-separated option value, trimmed, empty ones dropped.</summary>
+    internal static string[] List(string commaSeparated) => commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     public override ValidationResult Validate()
     {

@@ -89,11 +89,14 @@ public static class SafeTensors
     {
         RegularFile.Require(path, "safetensors file");
         using var file = File.OpenRead(path);
-        var entries = ReadHeader(file, path, out metadata, out long dataStart);
+        var entries = ReadHeader(file, path, out metadata, out long dataStart).Where(e => include?.Invoke(e.Name) ?? true).ToList();
+        // A tensor is read into one span; one larger is read in rows (SafeTensorsRows), never whole.
+        if (entries.FirstOrDefault(e => e.End - e.Begin > int.MaxValue) is { } huge)
+            throw Bad(path, $"tensor '{huge.Name}': {huge.End - huge.Begin} bytes is more than one tensor here may hold (2 GiB).");
         var result = new Dictionary<string, Tensor>();
         try
         {
-            foreach (var entry in entries.Where(e => include?.Invoke(e.Name) ?? true))
+            foreach (var entry in entries)
             {
                 var t = empty(entry.Shape, entry.DType).DetachFromDisposeScope();
                 result[entry.Name] = t;
@@ -212,8 +215,6 @@ public static class SafeTensors
         }
         if (expected != end - begin)
             throw Bad(path, $"tensor '{name}': {dtypeValue.GetString()} shape [{string.Join(", ", shape)}] needs {expected} bytes but data_offsets span {end - begin}.");
-        if (expected > int.MaxValue)
-            throw Bad(path, $"tensor '{name}': {expected} bytes is more than one tensor here may hold (2 GiB).");
         return new Entry(name, dtype, [.. shape], begin, end);
     }
 

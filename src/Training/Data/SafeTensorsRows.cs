@@ -4,7 +4,7 @@ namespace Orchestrator.Training.Data;
 
 /// <summary>
 /// One tensor of a safetensors file read a run of rows (along its first dimension) at a time, straight from the file
-/// at the rows' offset: a tensor larger than memory is read holding one run. The header is checked as
+/// at the rows' offset: a tensor larger than memory (or than the 2 GiB SafeTensors.Read takes whole) is read holding one run. The header is checked as
 /// <see cref="SafeTensors.Read(string)"/> checks it; the file stays open until disposed.
 /// </summary>
 public sealed class SafeTensorsRows : IDisposable
@@ -45,6 +45,8 @@ public sealed class SafeTensorsRows : IDisposable
     public Tensor Read(long start, long count)
     {
         SampleTensors.CheckRange(start, count, Rows);
+        if (count * rowBytes > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(count), $"{count} rows of '{Name}' take {count * rowBytes} bytes, more than one read may (2 GiB); read fewer.");
         var rows = empty([count, .. Shape[1..]], DType);
         try
         {

@@ -64,13 +64,26 @@ public sealed class PredictExportCommandTests : IDisposable
         {
             var written = SafeTensors.Read(predictions);
             using var model = TrainedModel.Load(CheckpointLocation.Open(jobDirectory, CheckpointPointer.Latest), CPU);
-            using var features = PredictionFile.ReadFeatures(data, job);
+            var features = SafeTensors.Read(data)[SafetensorsSource.FeaturesName];
             var expected = model.PredictInBatches(features, batchSize: 4, ScalarType.Float32);   // (S, N, D_out)
             var actual = written[PredictionFile.PredictionsName];
             Assert.Equal(expected.shape, actual.shape);
             Assert.True(actual.eq(expected).all().item<bool>(), "the command's predictions are the model's");   // exactly
             foreach (var t in written.Values) t.Dispose();
         }
+
+        // The same features as a Parquet list column: the same predictions, a batch at a time through row groups of 3.
+        string parquet = Path.Combine(root, "data.parquet"), fromParquet = Path.Combine(root, "parquet-preds.safetensors");
+        using (var scope = NewDisposeScope())
+            ParquetFiles.Write(parquet, 11, 3, ParquetFiles.List("x", ParquetFiles.Rows<float>(SafeTensors.Read(data)[SafetensorsSource.FeaturesName])));
+        (code, output) = await Orchestrator("predict", "--checkpoint", jobDirectory, "--data", parquet, "--feature-columns", "x", "--output", fromParquet, "--batch-size", "4");
+        Assert.True(code == 0, output);
+        using (var scope = NewDisposeScope())
+            Assert.True(Exactly.Same(SafeTensors.Read(fromParquet)[PredictionFile.PredictionsName], SafeTensors.Read(predictions)[PredictionFile.PredictionsName]),
+                "Parquet input predicts what its safetensors copy does");
+        (code, output) = await Orchestrator("predict", "--checkpoint", jobDirectory, "--data", parquet, "--output", fromParquet);
+        Assert.Equal(1, code);
+        Assert.Contains("no column named 'features'", output);   // the job trained on safetensors: its features column is "features"
 
         string onnx = Path.Combine(root, "model.onnx");
         (code, output) = await Orchestrator("export", "--checkpoint", Path.Combine(jobDirectory, CheckpointPaths.StepDirectoryName(3)), "--onnx", onnx);
@@ -90,7 +103,7 @@ public sealed class PredictExportCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("predict", new[] { "--checkpoint <DIR>", "--best", "--data <FILE>", "--output <FILE>", "--device <DEVICE>", "--batch-size <B>", "--dtype <DTYPE>" })]
+    [InlineData("predict", new[] { "--checkpoint <DIR>", "--best", "--data <FILE>", "--feature-columns <LIST>", "--output <FILE>", "--device <DEVICE>", "--batch-size <B>", "--dtype <DTYPE>" })]
     [InlineData("export", new[] { "--checkpoint <DIR>", "--best", "--onnx <FILE>" })]
     public async Task Help_explains_every_option(string command, string[] options)
     {

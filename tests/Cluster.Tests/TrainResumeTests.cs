@@ -86,6 +86,32 @@ public class TrainResumeTests : IDisposable
         Assert.Contains("which has --seed 3", seed.Message);
     }
 
+    [Fact]
+    public void A_Parquet_column_list_that_conflicts_with_the_checkpoint_is_named()
+    {
+        var saved = new JobSpec
+        {
+            Name = name,
+            Shape = new ModelShape { Groups = 2, Features = 3, Input = 4, Hidden = 5, Output = 1 },
+            Data = new DataSpec
+            {
+                Source = "parquet", Path = Path.Combine(root, "train.parquet"),
+                Columns = new ParquetColumns { Features = ["a", "b", "c"], Targets = ["click", "buy"] },
+            },
+            Checkpoint = new CheckpointSpec { Directory = root },
+        };
+        WriteCheckpoint(saved, step: 2);
+        Assert.True(new TrainSettings { CheckpointDir = root, Name = name, Resume = true, FeatureColumns = "a,b,c", TargetColumns = "click,buy" }.Validate().Successful,
+            "the checkpoint's own columns are no conflict");
+        var features = new TrainSettings { CheckpointDir = root, Name = name, Resume = true, FeatureColumns = "a,c,b" }.Validate();
+        Assert.False(features.Successful);
+        Assert.Contains("--feature-columns a,c,b conflicts with the checkpoint", features.Message);
+        Assert.Contains("which has --feature-columns a,b,c", features.Message);
+        var targets = new TrainSettings { CheckpointDir = root, Name = name, Resume = true, TargetColumns = "buy" }.Validate();
+        Assert.Contains("--target-columns buy conflicts with the checkpoint", targets.Message);
+        Assert.Contains("which has --target-columns click,buy", targets.Message);
+    }
+
     /// <summary>A checkpoint of <paramref name="job"/> with fresh random float32 parameters of its shapes.</summary>
     static void WriteCheckpoint(JobSpec job, long step)
     {

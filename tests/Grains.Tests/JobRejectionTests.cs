@@ -84,14 +84,36 @@ public class JobRejectionTests(ClusterFixture fixture)
         }
     }
 
-    static void WriteData(string path, long samples, long features, long groups, long outputs)
+    [Fact]
+    public async Task Held_out_targets_a_BCE_job_cannot_take_are_refused_at_start_naming_the_file_and_rows()
+    {
+        using var scratch = new ScratchDirectory();
+        var shape = Job().Shape;
+        string train = scratch.NewFile(), validation = scratch.NewFile();
+        WriteData(train, samples: 32, shape.Features, shape.Groups, shape.Output, binary: true);
+        WriteData(validation, samples: 40, shape.Features, shape.Groups, shape.Output, binary: true, badTargetRow: 37);
+        var spec = Job() with
+        {
+            Data = new DataSpec { Source = "safetensors", Path = train },
+            Loss = new LossSpec { Kind = LossKind.Bce },
+            Validation = new ValidationSpec { Path = validation, EverySteps = 2 },
+        };
+        var e = Assert.IsType<InvalidDataException>(await StartFails(spec));
+        Assert.Equal($"'{validation}', validation batch 2 (file rows [32, 40)): 1 of its targets are outside [0, 1], {BadBatchException.ProbabilityTargets}.", e.Message);
+    }
+
+    /// <summary>Random features and targets (0/1 ones when <paramref name="binary"/>, with a 3 in row <paramref name="badTargetRow"/> if given).</summary>
+    static void WriteData(string path, long samples, long features, long groups, long outputs, bool binary = false, long? badTargetRow = null)
     {
         using var scope = NewDisposeScope();
         var check = new Check();
+        var targets = check.Randn([samples, groups, outputs], ScalarType.Float32);
+        if (binary) targets = targets.gt(0).to(ScalarType.Float32);
+        if (badTargetRow is { } row) targets[row, 0, 0] = 3.0f;
         SafeTensors.Write(path, new Dictionary<string, Tensor>
         {
             [SafetensorsSource.FeaturesName] = check.Randn([samples, features], ScalarType.Float32),
-            [SafetensorsSource.TargetsName] = check.Randn([samples, groups, outputs], ScalarType.Float32),
+            [SafetensorsSource.TargetsName] = targets,
         });
     }
 

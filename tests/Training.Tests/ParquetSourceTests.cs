@@ -1,5 +1,5 @@
 using Orchestrator.Training.Data;
-using static Orchestrator.Training.Tests.ParquetFiles;
+using static Orchestrator.TestKit.ParquetFiles;
 using static TorchSharp.torch;
 using static Orchestrator.TestKit.Exactly;
 

@@ -43,7 +43,8 @@ public sealed class PredictionTests : IDisposable
 
         // The file: float32 predictions, the same values rounded once; no probabilities for an mse job.
         string output = scratch.NewFile();
-        var written = PredictionFile.Write(model, features, output, batchSize: 8);
+        using var rows = FeatureRows.Open(FileOf(features), job, job.Data.Columns.Features, dtype);
+        var written = PredictionFile.Write(model, rows, output, batchSize: 8);
         Assert.Equal(new PredictionSummary(23, job.Shape.Groups, job.Shape.Output, Probabilities: false), written);
         var file = SafeTensors.Read(output, out var metadata);
         Assert.Equal([PredictionFile.PredictionsName], file.Keys);
@@ -52,6 +53,102 @@ public sealed class PredictionTests : IDisposable
         Assert.Equal("3", metadata["step"]);
         Assert.Equal(DTypeNames.Name(dtype), metadata["dtype"]);
         foreach (var t in file.Values) t.Dispose();
+    }
+
+    /// <summary>A safetensors file of <paramref name="features"/> (S, D_feat) alone, as `predict --data` takes it.</summary>
+    string FileOf(Tensor features)
+    {
+        string path = scratch.NewFile();
+        SafeTensors.Write(path, new Dictionary<string, Tensor> { [SafetensorsSource.FeaturesName] = features });
+        return path;
+    }
+
+    /// <summary>
+    /// sigmoid of the outputs as the file computes it, batch by batch: sigmoid is vectorised, so an element's last bit
+    /// may depend on where it falls in the tensor it is computed in.
+    /// </summary>
+    static Tensor SigmoidByBatch(Tensor outputs, int batchSize) => cat(outputs.split(batchSize).Select(batch => sigmoid(batch)).ToArray());
+
+    /// <summary>Counts the live tensors each time a batch of features is read: a prediction that kept anything per batch would raise the count.</summary>
+    sealed class CountingRows(IFeatureRows inner) : IFeatureRows
+    {
+        public List<long> LiveAtRead { get; } = [];
+        public List<long> Counts { get; } = [];
+        public long Rows => inner.Rows;
+
+        public Tensor Read(long start, long count)
+        {
+            LiveAtRead.Add(LiveTensors.Count);
+            Counts.Add(count);
+            return inner.Read(start, count);
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
+
+    [Fact]
+    public void A_file_of_many_batches_is_predicted_a_batch_at_a_time_holding_one_batch_and_equals_the_whole_file_path()
+    {
+        using var scope = NewDisposeScope();
+        var store = InferenceJobs.Store(scratch);
+        var job = InferenceJobs.Bce(check, scratch, ScalarType.Float64);
+        using (InferenceJobs.TrainAndSave(job, store)) { }
+        using var model = TrainedModel.Load(CheckpointLocation.Open(store.JobDirectory(job.Name), CheckpointPointer.Latest), CPU);
+        var features = check.Randn([61, job.Shape.Features], ScalarType.Float32);   // eight batches of 8 and one of 5, in float32 for a float64 model
+        string output = scratch.NewFile();
+
+        using var rows = new CountingRows(FeatureRows.Open(FileOf(features), job, job.Data.Columns.Features, model.DType));
+        LiveTensors.WithoutCollection(() => PredictionFile.Write(model, rows, output, batchSize: 8));
+        Assert.Equal([8L, 8, 8, 8, 8, 8, 8, 5], rows.Counts);
+        Assert.All(rows.LiveAtRead, live => Assert.Equal(rows.LiveAtRead[0], live));   // nothing of a batch outlives it
+
+        // The whole file in memory, predicted in the same batches, then rounded to float32: what predict wrote before it streamed.
+        var expected = model.PredictInBatches(features, batchSize: 8, ScalarType.Float32);
+        var file = SafeTensors.Read(output);
+        Assert.True(Same(file[PredictionFile.PredictionsName], expected), "the streamed predictions differ from the whole file's");
+        Assert.True(Same(file[PredictionFile.ProbabilitiesName], SigmoidByBatch(expected, 8)), "the streamed probabilities differ");
+        foreach (var t in file.Values) t.Dispose();
+    }
+
+    [Fact]
+    public void A_Parquet_file_predicts_what_its_safetensors_copy_does()
+    {
+        using var scope = NewDisposeScope();
+        var store = InferenceJobs.Store(scratch);
+        var job = CheckpointJobs.Small(check, ScalarType.Float64);
+        using (InferenceJobs.TrainAndSave(job, store)) { }
+        using var model = TrainedModel.Load(CheckpointLocation.Open(store.JobDirectory(job.Name), CheckpointPointer.Latest), CPU);
+        var features = check.Randn([30, job.Shape.Features], ScalarType.Float32);
+        string copy = FileOf(features);
+        // Row groups of 7 and batches of 4: batches straddle row groups. One list column, and the same values as scalar columns.
+        string listed = scratch.NewFile(".parquet"), scalars = scratch.NewFile(".parquet");
+        ParquetFiles.Write(listed, 30, 7, ParquetFiles.List("x", ParquetFiles.Rows<float>(features)));
+        var names = Enumerable.Range(0, job.Shape.Features).Select(k => $"f{k}").ToArray();
+        ParquetFiles.Write(scalars, 30, 7, [.. names.Select((name, k) => ParquetFiles.Scalar(name, ParquetFiles.ColumnOf<float>(features, k)))]);
+
+        Tensor Predicted(string data, IReadOnlyList<string> columns)
+        {
+            string output = scratch.NewFile();
+            using (var rows = FeatureRows.Open(data, job, columns, model.DType)) PredictionFile.Write(model, rows, output, batchSize: 4);
+            return SafeTensors.Read(output)[PredictionFile.PredictionsName];
+        }
+        var expected = Predicted(copy, job.Data.Columns.Features);
+        Assert.True(Same(Predicted(listed, ["x"]), expected), "a list column predicts what the safetensors copy does");
+        Assert.True(Same(Predicted(scalars, names), expected), "scalar columns predict what the safetensors copy does");
+        var missing = Assert.Throws<InvalidDataException>(() => FeatureRows.Open(listed, job, ["features"], model.DType));
+        Assert.Contains("no column named 'features'", missing.Message);
+    }
+
+    [Fact]
+    public void The_writer_refuses_rows_out_of_order_and_a_file_missing_rows()
+    {
+        using var scope = NewDisposeScope();
+        using var stream = new MemoryStream();
+        var writer = new SafeTensorsWriter(stream, [("a", ScalarType.Float32, [4L, 2])]);
+        writer.WriteRows("a", 0, check.Randn([3, 2], ScalarType.Float32));
+        Assert.Contains("do not follow the 3 rows written", Assert.Throws<ArgumentException>(() => writer.WriteRows("a", 0, check.Randn([1, 2], ScalarType.Float32))).Message);
+        Assert.Contains("do not follow", Assert.Throws<ArgumentException>(() => writer.WriteRows("a", 3, check.Randn([1, 2], ScalarType.Float64))).Message);
+        Assert.Equal("tensor 'a' got 3 of its 4 rows.", Assert.Throws<InvalidOperationException>(writer.Complete).Message);
     }
 
     [Fact]
@@ -87,12 +184,13 @@ public sealed class PredictionTests : IDisposable
         var features = check.Randn([17, job.Shape.Features], ScalarType.Float32);
         string output = scratch.NewFile();
 
-        Assert.True(PredictionFile.Write(model, features, output, batchSize: 5).Probabilities);
+        using (var rows = FeatureRows.Open(FileOf(features), job, job.Data.Columns.Features, model.DType))
+            Assert.True(PredictionFile.Write(model, rows, output, batchSize: 5).Probabilities);
         var file = SafeTensors.Read(output);
         var (logits, probabilities) = (file[PredictionFile.PredictionsName], file[PredictionFile.ProbabilitiesName]);
         Assert.True(Same(logits, InferenceJobs.TrainerForward(trainer, features, batchSize: 5)), "predictions are the raw logits");
         Assert.True(logits.lt(0).any().item<bool>() || logits.gt(1).any().item<bool>(), "logits are not probabilities already");
-        Assert.True(Same(probabilities, sigmoid(logits)), "probabilities = sigmoid(predictions)");
+        Assert.True(Same(probabilities, SigmoidByBatch(logits, 5)), "probabilities = sigmoid(predictions)");
         foreach (var t in file.Values) t.Dispose();
     }
 
@@ -123,17 +221,18 @@ public sealed class PredictionTests : IDisposable
     {
         var job = CheckpointJobs.Small(check);
         string data = InferenceJobs.FeaturesFile(check, scratch, samples: 10, width: job.Shape.Features + 2);
-        var error = Assert.Throws<InvalidDataException>(() => PredictionFile.ReadFeatures(data, job));
+        IFeatureRows Open(string path) => FeatureRows.Open(path, job, job.Data.Columns.Features, job.DType);
+        var error = Assert.Throws<InvalidDataException>(() => Open(data));
         Assert.Contains($"(10, {job.Shape.Features + 2})", error.Message);
         Assert.Contains($"trained on {job.Shape.Features} features", error.Message);
         Assert.Contains(data, error.Message);
 
-        var missing = Assert.Throws<FileNotFoundException>(() => PredictionFile.ReadFeatures(scratch.NewFile(), job));
+        var missing = Assert.Throws<FileNotFoundException>(() => Open(scratch.NewFile()));
         Assert.Contains("--data", missing.Message);
         string targetsOnly = scratch.NewFile();
         using (var targets = check.Randn([4, 2], ScalarType.Float32))
             SafeTensors.Write(targetsOnly, new Dictionary<string, Tensor> { [SafetensorsSource.TargetsName] = targets });
-        Assert.Contains("no tensor named 'features'", Assert.Throws<InvalidDataException>(() => PredictionFile.ReadFeatures(targetsOnly, job)).Message);
+        Assert.Contains("no tensor named 'features'", Assert.Throws<InvalidDataException>(() => Open(targetsOnly)).Message);
     }
 
     [Fact]

@@ -12,6 +12,37 @@ public sealed class SafeTensorsTests : IDisposable
     public void Dispose() => scratch.Dispose();
 
     [Fact]
+    public void Rows_are_read_from_the_file_at_their_offset_and_written_a_run_at_a_time()
+    {
+        using var scope = NewDisposeScope();
+        var check = new Check();
+        var (a, b) = (check.Randn([13, 3, 2], ScalarType.Float32), check.Randn([13, 4], ScalarType.Float64));
+        var path = scratch.NewFile();
+        // Runs of the two tensors alternate, as predict writes predictions and probabilities; the file equals one written whole.
+        using (var file = File.Create(path))
+        {
+            var writer = new SafeTensorsWriter(file, [("b", ScalarType.Float64, [13L, 4]), ("a", ScalarType.Float32, [13L, 3, 2])]);
+            foreach (long start in new long[] { 0, 5, 10 })
+            {
+                long count = Math.Min(5, 13 - start);
+                writer.WriteRows("a", start, a.narrow(0, start, count));
+                writer.WriteRows("b", start, b.narrow(0, start, count));
+            }
+            writer.Complete();
+        }
+        var whole = scratch.NewFile();
+        SafeTensors.Write(whole, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = b });
+        Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(path));
+
+        using var rows = new SafeTensorsRows(path, "a");
+        Assert.Equal([13L, 3, 2], rows.Shape);
+        Assert.True(Same(rows.Read(4, 6), a.narrow(0, 4, 6)), "rows [4, 10) of 'a'");
+        Assert.True(Same(rows.Read(12, 1), a.narrow(0, 12, 1)), "the last row of 'a'");
+        Assert.Throws<ArgumentOutOfRangeException>(() => rows.Read(10, 4));
+        Assert.Contains("no tensor named 'c' (found: a, b)", Assert.Throws<InvalidDataException>(() => new SafeTensorsRows(path, "c")).Message);
+    }
+
+    [Fact]
     public void Every_dtype_round_trips_bit_for_bit_including_views_and_empty_tensors()
     {
         using var scope = NewDisposeScope();

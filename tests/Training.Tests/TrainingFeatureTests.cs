@@ -271,6 +271,45 @@ public sealed class TrainingFeatureTests : IDisposable
         return (groups.Select((l, g) => l * spec.Loss.GroupWeights[g]).Sum() / Shape.Groups, groups);
     }
 
+    /// <summary>A copy of the data file at <paramref name="path"/> with one value of <paramref name="tensor"/> at <paramref name="index"/> replaced.</summary>
+    string WithValue(string path, string tensor, long[] index, double value)
+    {
+        using var scope = NewDisposeScope();
+        var data = SafeTensors.Read(path);
+        data[tensor][index.Select(i => TensorIndex.Single(i)).ToArray()] = value;
+        string copy = scratch.NewFile();
+        SafeTensors.Write(copy, data);
+        return copy;
+    }
+
+    [Fact]
+    public void Held_out_data_with_values_the_loss_cannot_take_is_refused_when_the_job_starts_naming_the_file_and_rows()
+    {
+        var check = new Check();
+        string data = DataFile(check, 64, binary: true), validation = DataFile(check, 40, binary: true);
+        var bce = Job(check, data, LossKind.Bce);
+        InvalidDataException Refused(JobSpec spec) => Assert.Throws<InvalidDataException>(() => new InProcessTrainer(spec));
+
+        // Batches of 16: row 21 of the validation file is in its second run of rows.
+        string label = WithValue(validation, SafetensorsSource.TargetsName, [21, 3, 1], 2.0);
+        var e = Refused(bce with { Validation = new ValidationSpec { Path = label } });
+        Assert.Equal($"'{label}', validation batch 1 (file rows [16, 32)): 1 of its targets are outside [0, 1], {BadBatchException.ProbabilityTargets}.", e.Message);
+        using (var mse = new InProcessTrainer(Job(check, data) with { Validation = new ValidationSpec { Path = label } }))
+            Assert.True(double.IsFinite(mse.Evaluate().Loss), "an MSE job takes any finite target");
+
+        string feature = WithValue(validation, SafetensorsSource.FeaturesName, [39, 2], double.NaN);
+        e = Refused(bce with { Validation = new ValidationSpec { Path = feature } });
+        Assert.Equal($"'{feature}', validation batch 2 (file rows [32, 40)): its features hold 1 NaN or infinite values; validation needs finite data.", e.Message);
+
+        // The held-out fraction is the file's last 16 rows, [48, 64): an infinite target there is refused, one in the rows trained on is left to the step's check.
+        string held = WithValue(data, SafetensorsSource.TargetsName, [50, 0, 0], double.PositiveInfinity);
+        e = Refused(Job(check, held) with { Validation = new ValidationSpec { Fraction = 0.25 } });
+        Assert.Equal($"the held-out fraction of '{held}', validation batch 0 (file rows [48, 64)): its targets hold 1 NaN or infinite values; validation needs finite data.", e.Message);
+        string trained = WithValue(data, SafetensorsSource.TargetsName, [10, 0, 0], double.PositiveInfinity);
+        using (var starts = new InProcessTrainer(Job(check, trained) with { Validation = new ValidationSpec { Fraction = 0.25 } }))
+            Assert.True(double.IsFinite(starts.Evaluate().Loss), "the held-out rows are finite");
+    }
+
     [Fact]
     public void Early_stopping_counts_evaluations_without_a_better_loss()
     {
@@ -285,6 +324,53 @@ public sealed class TrainingFeatureTests : IDisposable
         Assert.True(stop is { StopsEarly: true, SinceBest: 2, BestStep: 30, BestLoss: 0.4 });
         var resumed = new EarlyStopping(2, new ValidationRecord(30, 0.4, 1));
         Assert.True(resumed.Judge(new EvalMetrics(60, 10, 0.45, [])).StopsEarly);
+    }
+
+    /// <summary>
+    /// Fixed data, no random draw: the held-out targets are the negated training targets on the same features, so fitting
+    /// the training data worsens the validation loss and the first evaluation stays the best.
+    /// </summary>
+    [Fact]
+    public void An_older_best_checkpoint_survives_pruning_to_one_and_still_verifies()
+    {
+        using var scope = NewDisposeScope();
+        long samples = 32;
+        var features = arange(samples * Shape.Features, ScalarType.Float64).view(samples, Shape.Features).mul_(0.37).sin_();
+        var targets = arange(samples * Shape.Groups * Shape.Output, ScalarType.Float64).view(samples, Shape.Groups, Shape.Output).cos_().mul_(0.5).add_(1);
+        string train = scratch.NewFile(), held = scratch.NewFile();
+        SafeTensors.Write(train, new Dictionary<string, Tensor> { [SafetensorsSource.FeaturesName] = features, [SafetensorsSource.TargetsName] = targets });
+        SafeTensors.Write(held, new Dictionary<string, Tensor> { [SafetensorsSource.FeaturesName] = features, [SafetensorsSource.TargetsName] = -targets });
+        var spec = new JobSpec
+        {
+            Name = "older-best",
+            Shape = Shape,
+            BatchSize = 8,
+            DType = ScalarType.Float64,
+            Steps = 6,
+            Seed = 5,
+            Data = new DataSpec { Source = "safetensors", Path = train, DataSeed = 6 },
+            Optimizer = new OptimizerSpec { LearningRate = 0.05 },
+            Validation = new ValidationSpec { Path = held, EverySteps = 1 },
+            Checkpoint = new CheckpointSpec { Directory = scratch.Root, Keep = 1 },
+        };
+        var store = new CheckpointStore(scratch.Root);
+        using var trainer = new InProcessTrainer(spec);
+        var losses = new List<double>();
+        for (int step = 0; step < spec.Steps; step++)
+        {
+            var eval = trainer.Step().Eval!;
+            losses.Add(eval.Loss);
+            trainer.SaveCheckpoint(store);
+            if (eval.Best) store.MarkBest(spec.Name, trainer.StepCount);
+            store.Prune(spec.Name, spec.Checkpoint.Keep);
+        }
+        Assert.True(losses.Skip(1).All(loss => loss > losses[0]), $"every later validation loss should exceed the first: {string.Join(", ", losses)}");
+        Assert.Equal(1, store.BestStep(spec.Name));
+        Assert.Equal([1L, 6], store.List(spec.Name));
+        var best = store.Open(spec.Name, 1);
+        best.Verify();
+        Assert.Equal(new ValidationRecord(1, losses[0], 0), best.Manifest.Validation);
+        Assert.Equal(new ValidationRecord(1, losses[0], 5), store.Open(spec.Name).Manifest.Validation);
     }
 
     [Fact]

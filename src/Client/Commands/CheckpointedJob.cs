@@ -41,6 +41,8 @@ public sealed record CheckpointedJob(JobSpec Spec, long Step, string Directory)
         ("--val-fraction", s => Text(s.Validation.Fraction)),
         ("--data", s => s.Data.Source),
         ("--data-path", s => s.Data.Path),
+        ("--feature-columns", s => string.Join(",", s.Data.Columns.Features)),
+        ("--target-columns", s => string.Join(",", s.Data.Columns.Targets)),
         ("--data-seed", s => Text(s.Data.DataSeed)),
         ("--teacher-seed", s => Text(s.Data.TeacherSeed)),
     ];

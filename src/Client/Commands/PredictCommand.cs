@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace Orchestrator.Client.Commands;
 
-/// <summary>`orchestrator predict`: a checkpoint's model on a data file's features, the outputs to a .safetensors file.</summary>
+/// <summary>`orchestrator predict`: a checkpoint's model on a data file's features, a batch at a time, the outputs to a .safetensors file.</summary>
 public sealed class PredictCommand : Command<PredictSettings>
 {
     public override int Execute(CommandContext context, PredictSettings settings, CancellationToken cancellation) =>
@@ -14,7 +14,9 @@ public sealed class PredictCommand : Command<PredictSettings>
             var device = Devices.Parse(settings.Device);
             OutputFile.CheckWritable(settings.Output, "--output");
             var checkpoint = CheckpointLocation.Open(settings.Checkpoint, settings.Pointer);
-            using var features = PredictionFile.ReadFeatures(settings.Data, checkpoint.Manifest.Job);   // (S, D_feat)
+            var job = checkpoint.Manifest.Job;
+            var columns = settings.FeatureColumns is { } named ? TrainSettings.List(named) : job.Data.Columns.Features;
+            using var features = FeatureRows.Open(settings.Data, job, columns, settings.DType ?? job.DType);   // (S, D_feat), read a batch at a time
             using var model = TrainedModel.Load(checkpoint, device, settings.DType);
             var written = PredictionFile.Write(model, features, settings.Output, settings.BatchSize);
             AnsiConsole.WriteLine(

@@ -8,11 +8,15 @@ namespace Orchestrator.Client.Commands;
 public sealed class PredictSettings : CheckpointSettings
 {
     [CommandOption("--data <FILE>")]
-    [Description("A .safetensors file holding 'features' (S, D_feat), the layout training reads (any 'targets' are ignored); the feature width must be the job's.")]
+    [Description("A .safetensors file holding 'features' (S, D_feat), the layout training reads, or a .parquet file with the columns of --feature-columns (any targets are ignored); the feature width must be the job's. Read a batch at a time.")]
     public string Data { get; init; } = "";
 
+    [CommandOption("--feature-columns <LIST>")]
+    [Description("Parquet: the columns holding the D_feat features, comma-separated, in order, as `train --feature-columns` takes them. Default: the columns the job trained on (features for a job that trained on safetensors or synthetic data).")]
+    public string? FeatureColumns { get; init; }
+
     [CommandOption("--output <FILE>")]
-    [Description("The .safetensors file to write: 'predictions' (S, N, D_out) float32, the model's raw outputs (logits for bce jobs), and for bce jobs 'probabilities' = sigmoid(predictions). Replaced atomically; its directory must exist.")]
+    [Description("The .safetensors file to write: 'predictions' (S, N, D_out) float32, the model's raw outputs (logits for bce jobs), and for bce jobs 'probabilities' = sigmoid(predictions). Written a batch at a time and replaced atomically; its directory must exist.")]
     public string Output { get; init; } = "";
 
     [CommandOption("--device <DEVICE>"), DefaultValue("cpu")]
@@ -31,9 +35,10 @@ public sealed class PredictSettings : CheckpointSettings
     {
         var checkpoint = base.Validate();
         if (!checkpoint.Successful) return checkpoint;
-        if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data <FILE> is required: a .safetensors file with 'features'.");
+        if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data <FILE> is required: a .safetensors file with 'features' or a .parquet file.");
         if (string.IsNullOrWhiteSpace(Output)) return ValidationResult.Error("--output <FILE> is required: the .safetensors file to write.");
         if (BatchSize < 1) return ValidationResult.Error($"--batch-size must be at least 1; got {BatchSize}.");
+        if (FeatureColumns is not null && TrainSettings.List(FeatureColumns).Length == 0) return ValidationResult.Error("--feature-columns names no column.");
         if (!Kernels.Devices.IsName(Device)) return ValidationResult.Error($"--device: '{Device}' is not a device; use cpu or cuda:N.");
         return ValidationResult.Success();
     }

@@ -100,7 +100,7 @@ public sealed class TrainSettings : ConnectionSettings
     public double? ValFraction { get; init; }
 
     [CommandOption("--val-data <FILE>")]
-    [Description("Evaluate on all samples of this .safetensors file (same layout as --data-path). Works with synthetic data too.")]
+    [Description("Evaluate on all samples of this file: .safetensors or .parquet (by its extension), in the layout of --data-path (Parquet: the same --feature-columns and --target-columns). Checked when the job starts. Works with synthetic data too.")]
     public string? ValData { get; init; }
 
     [CommandOption("--eval-every <STEPS>"), TypeConverter(typeof(WholeNumberConverter))]
@@ -181,7 +181,7 @@ public sealed class TrainSettings : ConnectionSettings
     public int? CheckpointEvery { get; init; }
 
     [CommandOption("--checkpoint-keep <N>"), TypeConverter(typeof(WholeNumberConverter))]
-    [Description("Keep the N newest checkpoints of the job. Default: 3.")]
+    [Description("Keep the N newest checkpoints of the job; the best one by validation loss (the 'best' pointer) is kept too, whatever its age. Default: 3.")]
     public int? CheckpointKeep { get; init; }
 
     [CommandOption("--resume")]
@@ -193,7 +193,7 @@ public sealed class TrainSettings : ConnectionSettings
     public int? LeaseSeconds { get; init; }
 
     [CommandOption("--logdir <DIR>")]
-    [Description("Write loss and samples/s per step as TensorBoard scalars into this directory.")]
+    [Description("Write TensorBoard events into this directory: per step train/loss, train/samples_per_second, train/lr and (with --clip-norm) train/grad_norm; per evaluation val/loss, val/groupG/loss and (bce) val/groupG/auc; the job's settings as hparams and its spec as text.")]
     public string? LogDir { get; init; }
 
     JobSpec? validated;
@@ -291,7 +291,8 @@ public sealed class TrainSettings : ConnectionSettings
             },
         };
 
-    static string[] List(string commaSeparated) => commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    /// <summary>The items of a comma-separated option value, trimmed, empty ones dropped.</summary>
+    internal static string[] List(string commaSeparated) => commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     public override ValidationResult Validate()
     {

@@ -35,7 +35,7 @@ public static class BatchSources
     /// The spec's held-out data, or null when it validates on none: the last Validation.Fraction of
     /// <paramref name="train"/>'s file (the source <see cref="Create"/> made, which never trains on them), or every row of
     /// the file at Validation.Path (safetensors or Parquet by its extension, with the training data's layout), read and
-    /// checked now. Rows are read where the samples live (the training file's, maybe on its GPU).
+    /// checked now, its values too (<see cref="HeldOutData.Check"/>). Rows are read where the samples live (the training file's, maybe on its GPU).
     /// </summary>
     public static HeldOutData? HeldOut(JobSpec spec, IBatchSource train)
     {
@@ -44,13 +44,27 @@ public static class BatchSources
             if (!File.Exists(path)) throw new JobSpecException("Validation.Path", $"file '{path}' does not exist.");
             var file = Create(spec with { Data = spec.Data with { Source = DataSpec.SourceFor(path), Path = path }, Validation = new ValidationSpec() }, CPU);
             var rows = (ISampleRows)file;
-            return new HeldOutData(rows, 0, rows.Rows, owned: file);
+            return Checked(new HeldOutData(rows, 0, rows.Rows, $"'{path}'", owned: file), spec);
         }
         if (spec.Validation.Fraction <= 0) return null;
         var sampled = (train is PrefetchingBatchSource prefetching ? prefetching.Inner : train) as ISampleRows
                       ?? throw new JobSpecException("Validation.Fraction", $"data source '{spec.Data.Source}' has no samples to hold out.");
         long held = HeldOutData.HeldOutRows(sampled.Rows, spec.Validation.Fraction);
-        return new HeldOutData(sampled, sampled.Rows - held, held, owned: null);
+        return Checked(new HeldOutData(sampled, sampled.Rows - held, held, $"the held-out fraction of '{spec.Data.Path}'", owned: null), spec);
+    }
+
+    static HeldOutData Checked(HeldOutData heldOut, JobSpec spec)
+    {
+        try
+        {
+            heldOut.Check(spec);
+            return heldOut;
+        }
+        catch
+        {
+            heldOut.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The data file a spec names, checked to exist (the format's reader checks the rest).</summary>

@@ -27,14 +27,30 @@ sealed class ParquetLayout
     readonly Column[] features;
     readonly Column[] targets;
 
-    public ParquetLayout(ParquetSchema schema, ParquetColumns names, ModelShape shape, ScalarType dtype, string path)
+    /// <param name="targetNames">The target columns; null for a file read for its features only (prediction), which may have none.</param>
+    ParquetLayout(ParquetSchema schema, IReadOnlyList<string> featureNames, IReadOnlyList<string>? targetNames, ModelShape shape, ScalarType dtype, string path)
     {
         this.path = path;
         this.shape = shape;
         this.dtype = dtype;
-        features = Resolve(schema, names.Features, shape.Features, $"Shape.Features = {shape.Features}", "Data.Columns.Features");
-        targets = Resolve(schema, names.Targets, shape.Groups * shape.Output,
+        features = Resolve(schema, featureNames, shape.Features, $"Shape.Features = {shape.Features}", "Data.Columns.Features");
+        targets = targetNames is null ? [] : Resolve(schema, targetNames, shape.Groups * shape.Output,
             $"Shape.Groups × Shape.Output = {shape.Groups} × {shape.Output}", "Data.Columns.Targets");
+    }
+
+    public ParquetLayout(ParquetSchema schema, ParquetColumns names, ModelShape shape, ScalarType dtype, string path)
+        : this(schema, names.Features, names.Targets, shape, dtype, path) { }
+
+    /// <summary>A layout of the feature columns <paramref name="featureNames"/> alone: <see cref="DecodeFeatures"/> only.</summary>
+    public static ParquetLayout FeaturesOnly(ParquetSchema schema, IReadOnlyList<string> featureNames, ModelShape shape, ScalarType dtype, string path) =>
+        new(schema, featureNames, null, shape, dtype, path);
+
+    /// <summary>The first row of each row group of <paramref name="file"/>, then the file's row count: (G + 1).</summary>
+    public static long[] GroupStarts(ParquetReader file)
+    {
+        var starts = new long[file.RowGroupCount + 1];
+        for (int g = 0; g < file.RowGroupCount; g++) starts[g + 1] = starts[g] + file.OpenRowGroupReader(g).RowCount;
+        return starts;
     }
 
     /// <summary>Bytes of one decoded sample: D_feat + N*D_out values in the job's dtype.</summary>
@@ -43,12 +59,20 @@ sealed class ParquetLayout
     /// <summary>One row group's samples, on the CPU; <paramref name="firstRow"/> is its first row's number in the file (for messages).</summary>
     public SampleTensors Decode(ParquetRowGroupReader group, long firstRow)
     {
+        if (targets.Length == 0) throw new InvalidOperationException("this layout reads features only.");
         using var scope = NewDisposeScope();
         long rows = group.RowCount;
-        var f = cat(features.Select(c => Read(group, c, rows, firstRow)).ToArray(), 1);                  // (rows, D_feat)
+        var f = DecodeFeatures(group, firstRow);                                                          // (rows, D_feat)
         var t = cat(targets.Select(c => Read(group, c, rows, firstRow)).ToArray(), 1)
             .reshape(rows, shape.Groups, shape.Output);                                                   // (rows, N, D_out)
         return new SampleTensors(f, t);
+    }
+
+    /// <summary>One row group's features (rows, D_feat) on the CPU; the caller owns them.</summary>
+    public Tensor DecodeFeatures(ParquetRowGroupReader group, long firstRow)
+    {
+        using var scope = NewDisposeScope();
+        return cat(features.Select(c => Read(group, c, group.RowCount, firstRow)).ToArray(), 1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Waits for Parquet.Net's asynchronous reads on the thread pool: a grain's scheduler must not be blocked on its own continuations.</summary>

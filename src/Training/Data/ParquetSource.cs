@@ -52,9 +52,8 @@ public sealed class ParquetSource : IBatchSource, ISampleRows
         try
         {
             layout = new ParquetLayout(file.Schema, spec.Data.Columns, shape, dtype, path);
-            var groupRows = Enumerable.Range(0, file.RowGroupCount).Select(g => file.OpenRowGroupReader(g).RowCount).ToArray();
-            groupStarts = new long[groupRows.Length + 1];
-            for (int g = 0; g < groupRows.Length; g++) groupStarts[g + 1] = groupStarts[g] + groupRows[g];
+            groupStarts = ParquetLayout.GroupStarts(file);
+            var groupRows = groupStarts.Skip(1).Select((end, g) => end - groupStarts[g]).ToArray();
             if (Rows == 0) throw new InvalidDataException($"{path}: the file holds no samples.");
             order = new ShuffledRows(spec.Data.DataSeed, spec.BatchSize, groupRows, ShuffledRows.CheckTrainRows(trainRows, Rows, spec.Validation.Fraction, path));
             long budget = wholeFileBytes ?? (long)(WholeFileShare * GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
@@ -146,7 +145,7 @@ public sealed class ParquetSource : IBatchSource, ISampleRows
     SampleTensors Decode(int g) =>
         layout.Decode((reader ?? throw new InvalidOperationException("the file is closed.")).OpenRowGroupReader(g), groupStarts[g]);
 
-    static ParquetReader Open(string path)
+    internal static ParquetReader Open(string path)
     {
         try
         {
@@ -158,7 +157,7 @@ public sealed class ParquetSource : IBatchSource, ISampleRows
         }
     }
 
-    static void Close(ParquetReader file) => ParquetLayout.Await(() => file.DisposeAsync().AsTask());
+    internal static void Close(ParquetReader file) => ParquetLayout.Await(() => file.DisposeAsync().AsTask());
 
     public void Dispose()
     {

@@ -40,18 +40,31 @@ public static class SafeTensors
     /// <summary>Writes the file to <paramref name="file"/> from its current position; the caller flushes and closes it.</summary>
     public static void Write(Stream file, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not.");
         using var scope = NewDisposeScope();
+        var data = tensors.ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
+        var writer = new SafeTensorsWriter(file, data.Select(kv => (kv.Key, kv.Value.dtype, kv.Value.shape)).ToArray(), metadata);
+        foreach (var (name, t) in data.OrderBy(kv => kv.Key, StringComparer.Ordinal)) writer.WriteRows(name, 0, t);
+        writer.Complete();
+    }
+
+    /// <summary>
+    /// Writes the header of a file holding <paramref name="tensors"/> (names sorted, data laid out in that order) to
+    /// <paramref name="file"/> from its current position, padded so the data starts 8-byte aligned; returns each
+    /// tensor's data offsets, relative to the data's start, which is where the stream then is.
+    /// </summary>
+    internal static Dictionary<string, (long Begin, long End)> WriteHeader(Stream file, IEnumerable<(string Name, ScalarType DType, long[] Shape)> tensors,
+        IReadOnlyDictionary<string, string>? metadata)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not.");
         var header = new Dictionary<string, object>();
         if (metadata is not null) header[MetadataKey] = metadata;
-        var blobs = new List<Tensor>();
+        var offsets = new Dictionary<string, (long, long)>();
         long offset = 0;
-        foreach (var (name, t) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        foreach (var (name, dtype, shape) in tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
-            var data = t.detach().cpu().contiguous();
-            long length = data.numel() * Kernels.DTypeNames.ElementSize(data.dtype);
-            header[name] = new { dtype = CodeOf(data.dtype), shape = data.shape, data_offsets = new[] { offset, offset + length } };
-            blobs.Add(data);
+            long length = shape.Aggregate(1L, (a, b) => a * b) * Kernels.DTypeNames.ElementSize(dtype);
+            header[name] = new { dtype = CodeOf(dtype), shape, data_offsets = new[] { offset, offset + length } };
+            offsets[name] = (offset, offset + length);
             offset += length;
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
@@ -62,7 +75,7 @@ public static class SafeTensors
         file.Write(lengthBytes);
         file.Write(json);
         for (int i = json.Length; i < padded; i++) file.WriteByte((byte)' ');
-        foreach (var data in blobs) file.Write(data.bytes);
+        return offsets;
     }
 
     /// <summary>Every tensor in the file, on the CPU; the caller owns them.</summary>
@@ -76,11 +89,14 @@ public static class SafeTensors
     {
         RegularFile.Require(path, "safetensors file");
         using var file = File.OpenRead(path);
-        var entries = ReadHeader(file, path, out metadata, out long dataStart);
+        var entries = ReadHeader(file, path, out metadata, out long dataStart).Where(e => include?.Invoke(e.Name) ?? true).ToList();
+        // A tensor is read into one span; one larger is read in rows (SafeTensorsRows), never whole.
+        if (entries.FirstOrDefault(e => e.End - e.Begin > int.MaxValue) is { } huge)
+            throw Bad(path, $"tensor '{huge.Name}': {huge.End - huge.Begin} bytes is more than one tensor here may hold (2 GiB).");
         var result = new Dictionary<string, Tensor>();
         try
         {
-            foreach (var entry in entries.Where(e => include?.Invoke(e.Name) ?? true))
+            foreach (var entry in entries)
             {
                 var t = empty(entry.Shape, entry.DType).DetachFromDisposeScope();
                 result[entry.Name] = t;
@@ -106,9 +122,11 @@ public static class SafeTensors
         foreach (var t in tensors.Values) t.Dispose();
     }
 
-    sealed record Entry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
+    /// <summary>One tensor of a file's header: its data is bytes [Begin, End) of the data section.</summary>
+    internal sealed record Entry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
 
-    static List<Entry> ReadHeader(FileStream file, string path, out Dictionary<string, string> metadata, out long dataStart)
+    /// <summary>The header of <paramref name="file"/>, read from its start and checked against the file; the stream is left where the data starts.</summary>
+    internal static List<Entry> ReadHeader(FileStream file, string path, out Dictionary<string, string> metadata, out long dataStart)
     {
         long fileLength = file.Length;
         if (fileLength < 8) throw Bad(path, $"the file has {fileLength} bytes, fewer than the 8-byte header length.");
@@ -197,8 +215,6 @@ public static class SafeTensors
         }
         if (expected != end - begin)
             throw Bad(path, $"tensor '{name}': {dtypeValue.GetString()} shape [{string.Join(", ", shape)}] needs {expected} bytes but data_offsets span {end - begin}.");
-        if (expected > int.MaxValue)
-            throw Bad(path, $"tensor '{name}': {expected} bytes is more than one tensor here may hold (2 GiB).");
         return new Entry(name, dtype, [.. shape], begin, end);
     }
 
@@ -219,5 +235,5 @@ public static class SafeTensors
             throw Bad(path, $"the data section has {dataLength} bytes but the tensors cover {expectedBegin}.");
     }
 
-    static InvalidDataException Bad(string path, string problem) => new($"{path}: {problem}");
+    internal static InvalidDataException Bad(string path, string problem) => new($"{path}: {problem}");
 }

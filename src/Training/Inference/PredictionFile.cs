@@ -7,10 +7,10 @@ namespace Orchestrator.Training.Inference;
 public sealed record PredictionSummary(long Samples, int Groups, int Outputs, bool Probabilities);
 
 /// <summary>
-/// Predictions for a data file in the training layout (<see cref="SafetensorsSource"/>: "features" (S, D_feat); any
-/// "targets" are not read) as a .safetensors file: "predictions" (S, N, D_out) float32, the model's raw outputs (logits
-/// for bce jobs), and for bce jobs "probabilities" (S, N, D_out) float32 = sigmoid(predictions). The metadata is
-/// <see cref="TrainedModel.Metadata"/>.
+/// Predictions for a data file's features (<see cref="IFeatureRows"/>: a safetensors file in the training layout or a
+/// Parquet file's feature columns) as a .safetensors file: "predictions" (S, N, D_out) float32, the model's raw outputs
+/// (logits for bce jobs), and for bce jobs "probabilities" (S, N, D_out) float32 = sigmoid(predictions). The metadata
+/// is <see cref="TrainedModel.Metadata"/>.
 /// </summary>
 public static class PredictionFile
 {
@@ -18,47 +18,33 @@ public static class PredictionFile
     public const string ProbabilitiesName = "probabilities";
 
     /// <summary>
-    /// Predicts <paramref name="features"/> (S, D_feat) (<see cref="ReadFeatures"/>) in batches of
-    /// <paramref name="batchSize"/> and writes <paramref name="outputPath"/> (checked writable first).
+    /// Predicts <paramref name="features"/> <paramref name="batchSize"/> rows at a time and writes
+    /// <paramref name="outputPath"/> (checked writable first) as it goes: the header first, then each batch's outputs at
+    /// their place in the file. Memory holds one batch of features and its outputs, whatever the file's size.
     /// </summary>
-    public static PredictionSummary Write(TrainedModel model, Tensor features, string outputPath, int batchSize)
+    public static PredictionSummary Write(TrainedModel model, IFeatureRows features, string outputPath, int batchSize)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         string output = OutputFile.CheckWritable(outputPath, "--output");
-        using var scope = NewDisposeScope();
-        var predictions = model.PredictInBatches(features, batchSize, ScalarType.Float32);      // (S, N, D_out)
-        var tensors = new Dictionary<string, Tensor> { [PredictionsName] = predictions };
+        var shape = model.Job.Shape;
+        long samples = features.Rows;
         bool logits = model.Job.Loss.Kind == LossKind.Bce;
-        if (logits) tensors[ProbabilitiesName] = sigmoid(predictions);                          // (S, N, D_out)
-        OutputFile.Write(output, stream => SafeTensors.Write(stream, tensors, model.Metadata()));
-        return new PredictionSummary(features.shape[0], model.Job.Shape.Groups, model.Job.Shape.Output, logits);
-    }
-
-    /// <summary>
-    /// "features" (S, D_feat) of the file, on the CPU in the file's dtype, checked against <paramref name="job"/> (read
-    /// from the checkpoint's manifest, before its weights are loaded); any other tensor is left unread. The caller owns it.
-    /// </summary>
-    public static Tensor ReadFeatures(string path, JobSpec job)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"--data: file '{path}' does not exist.");
-        var tensors = SafeTensors.Read(path, out _, name => name == SafetensorsSource.FeaturesName);
-        if (!tensors.TryGetValue(SafetensorsSource.FeaturesName, out var features))
-            throw new InvalidDataException($"{path}: no tensor named '{SafetensorsSource.FeaturesName}' (S, {job.Shape.Features}).");
-        try
+        long[] outputs = [samples, shape.Groups, shape.Output];                                           // (S, N, D_out)
+        var tensors = new List<(string, ScalarType, long[])> { (PredictionsName, ScalarType.Float32, outputs) };
+        if (logits) tensors.Add((ProbabilitiesName, ScalarType.Float32, outputs));
+        OutputFile.Write(output, stream =>
         {
-            if (features.dim() != 2 || features.shape[1] != job.Shape.Features)
-                throw new InvalidDataException($"{path}: '{SafetensorsSource.FeaturesName}' is ({string.Join(", ", features.shape)}), " +
-                                               $"{(features.dim() == 2 ? $"{features.shape[1]} features" : $"{features.dim()} dimensions")}, " +
-                                               $"but job '{job.Name}' was trained on {job.Shape.Features} features: (S, {job.Shape.Features}).");
-            if (!features.is_floating_point())
-                throw new InvalidDataException($"{path}: '{SafetensorsSource.FeaturesName}' must be floating point; got {features.dtype}.");
-            if (features.shape[0] == 0) throw new InvalidDataException($"{path}: the file holds no samples.");
-            return features;
-        }
-        catch
-        {
-            features.Dispose();
-            throw;
-        }
+            var file = new SafeTensorsWriter(stream, tensors, model.Metadata());
+            for (long start = 0; start < samples; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                long count = Math.Min(batchSize, samples - start);
+                var predictions = model.Predict(features.Read(start, count).to(model.DType, model.Device)).to(ScalarType.Float32, CPU);   // (b, N, D_out)
+                file.WriteRows(PredictionsName, start, predictions);
+                if (logits) file.WriteRows(ProbabilitiesName, start, sigmoid(predictions));
+            }
+            file.Complete();
+        });
+        return new PredictionSummary(samples, shape.Groups, shape.Output, logits);
     }
 }

@@ -44,8 +44,8 @@ public sealed class StepVerdict : IDisposable
         var read = onHost.data<double>().ToArray();
         string? rejection = read[1] > 0 ? BadBatchException.NonFinite((long)read[1], "features", batch)
             : read[2] > 0 ? BadBatchException.NonFinite((long)read[2], "targets", batch)
-            : read[3] > 0 ? $"batch {batch} is rejected: {(long)read[3]} of its targets are outside [0, 1], which binary cross-entropy " +
-                            "(--loss bce) needs (labels 0/1 or probabilities); the model is unchanged."
+            : read[3] > 0 ? $"batch {batch} is rejected: {(long)read[3]} of its targets are outside [0, 1], {BadBatchException.ProbabilityTargets}; " +
+                            "the model is unchanged."
             : double.IsFinite(read[0]) ? null
             : NonFiniteLoss(read[0], batch, job, features, targets);
         return (read[0], rejection);

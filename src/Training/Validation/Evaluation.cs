@@ -58,7 +58,11 @@ public sealed class Evaluation(JobSpec job, Trunk trunk, HeldOutData data, ITens
                     });
                 }
             }
-            var means = await thread.RunAsync(() => sums.cpu().data<double>().Select(sum => sum / data.Count).ToArray());
+            var means = await thread.RunAsync(() =>
+            {
+                using var host = sums.cpu();   // a handle of its own even on the CPU: a thread without a dispose scope would leave it to the finalizer
+                return host.data<double>().Select(sum => sum / data.Count).ToArray();
+            });
             double total = loss.Weighted(means);
             var perGroup = means.Select((m, g) => new GroupEval(g, m, auc ? RocAuc.Compute(scores[g].ToArray(), labels[g].ToArray()) : null)).ToArray();
             return new EvalMetrics(step, data.Count, total, perGroup);

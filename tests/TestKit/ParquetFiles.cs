@@ -2,7 +2,7 @@ using Parquet;
 using Parquet.Schema;
 using static TorchSharp.torch;
 
-namespace Orchestrator.Training.Tests;
+namespace Orchestrator.TestKit;
 
 /// <summary>Writes real Parquet files with Parquet.Net, column by column, in row groups of a chosen size.</summary>
 public static class ParquetFiles

@@ -13,6 +13,11 @@ if (SiloCommandLine.AsksForHelp(args))
     Console.WriteLine(SiloCommandLine.Help);
     return 0;
 }
+if (args is ["--version"])
+{
+    Console.WriteLine(VersionInfo.Describe("orchestrator silo"));
+    return 0;
+}
 
 try
 {

@@ -54,6 +54,11 @@ catch (Exception e) when (e is ArgumentException or RedisUnreachableException ||
     Console.Error.WriteLine($"orchestrator silo: {(e as RedisUnreachableException ?? e.InnerException as RedisUnreachableException ?? e).Message}");
     return 2;
 }
+catch (Exception e) when (SiloConfigurationErrors.Describe(e) is { } error)
+{
+    Console.Error.WriteLine($"orchestrator silo: {error}");
+    return 2;
+}
 
 // The dashboard listens where the silo does: loopback for localhost membership, else the advertised IP or every interface.
 static string DashboardAddress(ClusterConnectionOptions cluster, SiloHostOptions silo) =>

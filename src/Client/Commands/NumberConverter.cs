@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using System.Numerics;
+using Orchestrator.Grains.Hosting;
 
 namespace Orchestrator.Client.Commands;
 
@@ -32,19 +33,19 @@ public abstract class NumberConverter<T> : TypeConverter where T : struct, INumb
 /// <summary>An int option: a whole number that fits 32 bits.</summary>
 public sealed class WholeNumberConverter : NumberConverter<int>
 {
-    protected override string Takes => $"a whole number from {int.MinValue} to {int.MaxValue}";
+    protected override string Takes => ValueWords.WholeNumber<int>();
 }
 
 /// <summary>A long option (seeds, dimensions of the kernel benchmark): a whole number that fits 64 bits.</summary>
 public sealed class LongWholeNumberConverter : NumberConverter<long>
 {
-    protected override string Takes => $"a whole number from {long.MinValue} to {long.MaxValue}";
+    protected override string Takes => ValueWords.WholeNumber<long>();
 }
 
 /// <summary>A double option (rates, fractions, norms): a finite number, "0.01" or "1e-3".</summary>
 public sealed class RealNumberConverter : NumberConverter<double>
 {
-    protected override string Takes => "a number such as 0.01 or 1e-3";
+    protected override string Takes => ValueWords.Number;
 
     protected override NumberStyles Styles => NumberStyles.Float;
 }

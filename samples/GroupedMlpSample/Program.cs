@@ -1,11 +1,11 @@
 // Trains a grouped regressor with the kernels' modules: a shared nn.Linear trunk whose output is split into N
-// groups of D_in, then N per-group SwiGLU towers (one GroupedSwiGluMlp), fitted with AdamW to the outputs of a
-// teacher of the same shape. Usage: dotnet run --project samples/GroupedMlpSample [-- SEED]
+// groups of D_in, then N per-group SwiGLU towers (one GroupedSwiGluMlp) and N per-group linear heads (one
+// GroupedLinear), fitted with AdamW to the outputs of a teacher of the same shape. Usage: dotnet run --project samples/GroupedMlpSample [-- SEED]
 using Orchestrator.Kernels.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 
-const long Samples = 1024, Features = 16, Groups = 4, GroupInput = 8, Hidden = 32, GroupOutput = 2;
+const long Samples = 1024, Features = 16, Groups = 4, GroupInput = 8, Hidden = 32, TowerOutput = 8, GroupOutput = 2;
 const int Steps = 300, ReportEvery = 50;
 
 int seed = 0;
@@ -15,12 +15,14 @@ if (args.Length > 1 || (args.Length == 1 && !int.TryParse(args[0], out seed)))
     return 2;
 }
 
-// (B, D_feat) -> trunk (B, N*D_in) -> (B, N, D_in) -> towers (B, N, D_out)
+// (B, D_feat) -> trunk (B, N*D_in) -> (B, N, D_in) -> towers (B, N, D_tower) -> heads (B, N, D_out)
 nn.Module<Tensor, Tensor> Model(Generator generator) => nn.Sequential(
     ("trunk", nn.Linear(Features, Groups * GroupInput)),
     ("act", nn.SiLU()),
     ("split", nn.Unflatten(1, [Groups, GroupInput])),
-    ("towers", new GroupedSwiGluMlp(Groups, GroupInput, Hidden, GroupOutput, generator: generator)));
+    ("towers", new GroupedSwiGluMlp(Groups, GroupInput, Hidden, TowerOutput, generator: generator)),
+    ("tower_act", nn.SiLU()),
+    ("heads", new GroupedLinear(Groups, TowerOutput, GroupOutput, generator: generator)));
 
 set_num_threads(1);                                             // a model this small gains nothing from more
 random.manual_seed(seed);                                       // nn.Linear's initial weights

@@ -5,9 +5,10 @@ using Spectre.Console.Cli;
 // Piped output has no terminal width: Spectre's default of 80 columns would break log lines and --help mid-sentence.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
 
-if (args is ["--version"])
+// Before Spectre's own version option (listed in --help), which would print the bare version string.
+if (args is ["--version"] or ["-v"])
 {
-    Console.WriteLine(Orchestrator.Client.VersionInfo.Describe());
+    Console.WriteLine(Orchestrator.Grains.Hosting.VersionInfo.Describe("orchestrator"));
     return 0;
 }
 
@@ -15,6 +16,7 @@ var app = new CommandApp();
 app.Configure(config =>
 {
     config.SetApplicationName("orchestrator");
+    config.SetApplicationVersion(Orchestrator.Grains.Hosting.VersionInfo.BuildVersion);
     config.SetExceptionHandler((e, _) => CommandLineErrors.Report(e, args));
     config.UseStrictParsing();   // an unknown option (a typo: --setps) is an error, not an argument nobody reads
     config.AddCommand<TrainCommand>("train")

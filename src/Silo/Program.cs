@@ -13,6 +13,11 @@ if (SiloCommandLine.AsksForHelp(args))
     Console.WriteLine(SiloCommandLine.Help);
     return 0;
 }
+if (args is ["--version"])
+{
+    Console.WriteLine(VersionInfo.Describe("orchestrator silo"));
+    return 0;
+}
 
 try
 {
@@ -47,6 +52,11 @@ try
 catch (Exception e) when (e is ArgumentException or RedisUnreachableException || e.InnerException is RedisUnreachableException)
 {
     Console.Error.WriteLine($"orchestrator silo: {(e as RedisUnreachableException ?? e.InnerException as RedisUnreachableException ?? e).Message}");
+    return 2;
+}
+catch (Exception e) when (SiloConfigurationErrors.Describe(e) is { } error)
+{
+    Console.Error.WriteLine($"orchestrator silo: {error}");
     return 2;
 }
 

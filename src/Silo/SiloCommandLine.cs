@@ -89,6 +89,8 @@ static class SiloCommandLine
           --log-file PATH        also write logs (JSON, rolled daily) to PATH (Logging:File)
           --parent-pid PID       stop when process PID exits (Silo:ParentProcessId, default 0: never); the client sets it
                                  for the silo processes of its local cluster (train --local-processes)
+          --version              print the version, commit, TorchSharp and libtorch, and exit
+          --help, -h             print this help and exit
 
         Every key can also come from the environment: Silo__Devices=cuda:0, Cluster__Redis=..., Logging__File=...
         and from the command line as --Section:Key VALUE (or =VALUE): --Silo:PathRoots:0 DIR, --Silo:MaxJobMemoryMB MB,

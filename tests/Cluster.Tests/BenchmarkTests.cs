@@ -27,8 +27,9 @@ public class BenchmarkTests
     {
         var results = GpuCheck.Run(CPU, [ScalarType.Float64, ScalarType.Float32], GpuCheck.DefaultShapes[1..]);
         // Per shape: 7 kernel quantities; for float32 also MSE loss and dY, two verdict counts, the SiLU backward, 3 AdamW
-        // tensors x 3 slots, and the job losses' 6 (weighted MSE and BCE loss and dY, the BCE target count, clipping's norm).
-        Assert.Equal(3 * 7 + 3 * (7 + 5 + 9 + 6), results.Count);
+        // tensors x 3 slots, the job losses' 6 (weighted MSE and BCE loss and dY, the BCE target count, clipping's norm),
+        // and the modules' 8 (GroupedLinear out, dX, d weight, d bias; GroupedSwiGluMlp out, dX and its two weights' gradients).
+        Assert.Equal(3 * 7 + 3 * (7 + 5 + 9 + 6 + 8), results.Count);
         Assert.All(results, r => Assert.True(r.Passed, $"{r.DType} {r.Shape} {r.Quantity}: {r.RelativeError:E2}"));
     }
 

@@ -32,4 +32,26 @@ public class CommandLineHelpTests
             Assert.Contains(option, help);
         Assert.Contains("Cluster__Tls__Certificate", help);
     }
+
+    [Fact]
+    public async Task The_top_level_help_lists_version()
+    {
+        var help = await Help(Build.ClientDll);
+        Assert.Contains(help.Split('\n'), line => line.Contains("--version") && line.Contains("Prints version information"));
+    }
+
+    [Fact]
+    public async Task The_silo_help_lists_version() =>
+        Assert.Contains(Lines(await Help(Build.SiloDll)), line => line.StartsWith("--version") && line.Contains("TorchSharp and libtorch"));
+
+    /// <summary>Redirected output has no terminal: help is laid out at a wide default, not squeezed into 80 columns.</summary>
+    [Fact]
+    public async Task Redirected_help_keeps_a_description_longer_than_80_columns_on_one_line()
+    {
+        var line = Lines(await Help(Build.ClientDll, "train")).Single(l => l.StartsWith("-v, --verbose", StringComparison.Ordinal));
+        Assert.True(line.Length > 80, line);
+        Assert.EndsWith("Log Orleans and grain activity (information level) to the console", line);
+    }
+
+    static string[] Lines(string output) => output.Split('\n', StringSplitOptions.TrimEntries);
 }

@@ -28,6 +28,20 @@ public class SiloCommandLineTests
         Assert.DoesNotContain(" ready: ", output);
     }
 
+    [Theory]
+    [InlineData("--silo-port", "abc", "--silo-port (Silo:SiloPort) must be a whole number from -2147483648 to 2147483647; got 'abc'.")]
+    [InlineData("--max-message-mb", "99999999999", "--max-message-mb (Cluster:MaxMessageMB) must be a whole number from -2147483648 to 2147483647; got '99999999999'.")]
+    [InlineData("--listen-any", "maybe", "--listen-any (Silo:ListenOnAnyAddress) must be true or false; got 'maybe'.")]
+    [InlineData("--Silo:MaxJobMemoryMB", "1.5", "Silo:MaxJobMemoryMB must be a whole number from -9223372036854775808 to 9223372036854775807; got '1.5'.")]
+    public async Task A_value_a_setting_cannot_take_stops_the_silo_saying_what_it_takes(string option, string value, string error)
+    {
+        var (code, output) = await RunSilo(option, value);
+        Assert.Equal(2, code);
+        Assert.Contains($"orchestrator silo: {error}", output);
+        Assert.DoesNotContain("Unhandled exception", output);
+        Assert.DoesNotContain(" ready: ", output);
+    }
+
     [Fact]
     public async Task An_option_without_its_value_or_a_stray_argument_stops_the_silo()
     {

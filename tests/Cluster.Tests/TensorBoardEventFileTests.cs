@@ -1,7 +1,6 @@
-using System.Buffers.Binary;
 using System.Text;
-using Google.Protobuf;
 using Orchestrator.Client.TensorBoard;
+using static Orchestrator.Cluster.Tests.EventFileRecords;
 
 namespace Orchestrator.Cluster.Tests;
 
@@ -58,46 +57,5 @@ public sealed class TensorBoardEventFileTests : IDisposable
         Assert.Equal(1UL, entries["clip"][4][0].Varint);
         var end = Fields(Fields(Fields(Fields(Fields(events[4][5][0].Bytes)[1][0].Bytes)[9][0].Bytes)[1][0].Bytes)[2][0].Bytes)[4][0].Bytes;
         Assert.Equal(1UL, Fields(end)[1][0].Varint);   // SessionEndInfo.status SUCCESS
-    }
-
-    /// <summary>TFRecord payloads, each length and payload checked against its masked CRC-32C.</summary>
-    static IEnumerable<byte[]> Records(byte[] file)
-    {
-        for (int at = 0; at < file.Length;)
-        {
-            ulong length = BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(at));
-            Assert.Equal(Crc32C.Masked(file.AsSpan(at, 8)), BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(at + 8)));
-            var payload = file.AsSpan(at + 12, (int)length).ToArray();
-            Assert.Equal(Crc32C.Masked(payload), BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(at + 12 + (int)length)));
-            yield return payload;
-            at += 16 + (int)length;
-        }
-    }
-
-    sealed record Field(ulong Varint, ulong Fixed, byte[] Bytes)
-    {
-        public string Text => Encoding.UTF8.GetString(Bytes);
-    }
-
-    /// <summary>A protobuf message's fields by number, decoded with Google.Protobuf's reader.</summary>
-    static Dictionary<int, List<Field>> Fields(byte[] message)
-    {
-        var fields = new Dictionary<int, List<Field>>();
-        var input = new CodedInputStream(message);
-        for (uint tag; (tag = input.ReadTag()) != 0;)
-        {
-            var field = WireFormat.GetTagWireType(tag) switch
-            {
-                WireFormat.WireType.Varint => new Field(input.ReadUInt64(), 0, []),
-                WireFormat.WireType.Fixed64 => new Field(0, input.ReadFixed64(), []),
-                WireFormat.WireType.Fixed32 => new Field(0, input.ReadFixed32(), []),
-                WireFormat.WireType.LengthDelimited => new Field(0, 0, input.ReadBytes().ToByteArray()),
-                var other => throw new InvalidDataException($"unexpected wire type {other}"),
-            };
-            int number = WireFormat.GetTagFieldNumber(tag);
-            if (!fields.TryGetValue(number, out var list)) fields[number] = list = [];
-            list.Add(field);
-        }
-        return fields;
     }
 }

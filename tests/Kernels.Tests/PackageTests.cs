@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Reflection.Metadata;
 using System.Xml.Linq;
 
 namespace Orchestrator.Kernels.Tests;
@@ -10,7 +11,7 @@ namespace Orchestrator.Kernels.Tests;
 public class PackageTests
 {
     [Fact]
-    public async Task The_package_depends_on_TorchSharp_alone_and_carries_its_readme_and_docs()
+    public async Task The_package_depends_on_TorchSharp_alone_and_carries_its_readme_docs_and_sources()
     {
         var scratch = Directory.CreateTempSubdirectory("kernels-pack-").FullName;
         try
@@ -24,7 +25,7 @@ public class PackageTests
             Assert.True(run.ExitCode == 0, $"dotnet pack exited {run.ExitCode}:\n{run.Output}");
 
             var package = Assert.Single(Directory.GetFiles(output, "Orchestrator.Kernels.*.nupkg"), f => !f.EndsWith(".snupkg"));
-            Assert.Single(Directory.GetFiles(output, "Orchestrator.Kernels.*.snupkg"));
+            AssertSourcesEmbedded(Assert.Single(Directory.GetFiles(output, "Orchestrator.Kernels.*.snupkg")));
             using var zip = ZipFile.OpenRead(package);
             var entries = zip.Entries.Select(e => e.FullName).ToHashSet();
             Assert.Contains("README.md", entries);
@@ -49,5 +50,26 @@ public class PackageTests
             Assert.Equal(["TorchSharp"], dependencies);
         }
         finally { Directory.Delete(scratch, recursive: true); }
+    }
+
+    /// <summary>Portable PDB custom debug information "embedded source" (its GUID in the Portable PDB spec).</summary>
+    static readonly Guid EmbeddedSource = new("0E8A571B-6926-466E-B4AD-8AB04611F5FE");
+
+    /// <summary>The symbol package's pdb holds the kernels' sources themselves, so debugging needs no repository URL.</summary>
+    static void AssertSourcesEmbedded(string symbols)
+    {
+        using var zip = ZipFile.OpenRead(symbols);
+        using var pdb = new MemoryStream();
+        using (var entry = zip.Entries.Single(e => e.FullName == "lib/net10.0/Orchestrator.Kernels.pdb").Open()) entry.CopyTo(pdb);
+        pdb.Position = 0;
+        using var provider = MetadataReaderProvider.FromPortablePdbStream(pdb);
+        var reader = provider.GetMetadataReader();
+        var embedded = reader.Documents.Where(d => reader.GetCustomDebugInformation(d).Any(i =>
+                reader.GetGuid(reader.GetCustomDebugInformation(i).Kind) == EmbeddedSource))
+            .Select(d => Path.GetFileName(reader.GetString(reader.GetDocument(d).Name))).ToHashSet();
+        var sources = Directory.GetFiles(Path.Combine(BuildMetadata.RepositoryRoot, "src", "Kernels"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains("/obj/") && !f.Contains("/bin/")).Select(f => Path.GetFileName(f));
+        Assert.All(sources, source => Assert.Contains(source, embedded));
+        Assert.Contains("GroupedLinear.cs", embedded);
     }
 }

@@ -34,4 +34,8 @@ public partial class SampleTests
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("'many' is not one integer seed", run.Output);
     }
+
+    [Fact]
+    public void The_sample_ships_linux_x64_natives_only() =>
+        ShippedFiles.AssertLinuxOnly(BuildInfo.ProgramOf("samples/GroupedMlpSample", "Orchestrator.GroupedMlpSample.dll"));
 }

@@ -18,39 +18,39 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Element type: bfloat16, float16, float32 or float64 (or bf16, f16, f32, f64), as for train.")]
         public TorchSharp.torch.ScalarType DType { get; init; } = TorchSharp.torch.ScalarType.BFloat16;
 
-        [CommandOption("-b|--batch-size|--batch <B>"), DefaultValue(2560L)]
+        [CommandOption("-b|--batch-size|--batch <B>"), DefaultValue(2560L), TypeConverter(typeof(LongWholeNumberConverter))]
         [Description("Batch size B of the (B, N, D) activations (--batch: the older spelling).")]
         public long Batch { get; init; } = 2560;
 
-        [CommandOption("--groups <N>"), DefaultValue(12L)]
+        [CommandOption("--groups <N>"), DefaultValue(12L), TypeConverter(typeof(LongWholeNumberConverter))]
         [Description("Number of groups N.")]
         public long Groups { get; init; } = 12;
 
-        [CommandOption("--input|--input-dim <D_IN>"), DefaultValue(1024L)]
+        [CommandOption("--input|--input-dim <D_IN>"), DefaultValue(1024L), TypeConverter(typeof(LongWholeNumberConverter))]
         [Description("Input features per group D_in.")]
         public long InputDim { get; init; } = 1024;
 
-        [CommandOption("--linear-output|--output-dim <D_OUT>"), DefaultValue(3072L)]
+        [CommandOption("--linear-output|--output-dim <D_OUT>"), DefaultValue(3072L), TypeConverter(typeof(LongWholeNumberConverter))]
         [Description("Output features per group of the grouped linear case.")]
         public long OutputDim { get; init; } = 3072;
 
-        [CommandOption("--hidden|--hidden-dim <H>"), DefaultValue(3072L)]
+        [CommandOption("--hidden|--hidden-dim <H>"), DefaultValue(3072L), TypeConverter(typeof(LongWholeNumberConverter))]
         [Description("Hidden size H of the SwiGLU MLP case.")]
         public long HiddenDim { get; init; } = 3072;
 
-        [CommandOption("--output|--mlp-output-dim <D>"), DefaultValue(1024L)]
+        [CommandOption("--output|--mlp-output-dim <D>"), DefaultValue(1024L), TypeConverter(typeof(LongWholeNumberConverter))]
         [Description("Output features per group D_out of the SwiGLU MLP case, as train's --output.")]
         public long MlpOutputDim { get; init; } = 1024;
 
-        [CommandOption("--warmup <COUNT>"), DefaultValue(5)]
+        [CommandOption("--warmup <COUNT>"), DefaultValue(5), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Untimed repetitions before timing.")]
         public int Warmup { get; init; } = 5;
 
-        [CommandOption("--reps <COUNT>"), DefaultValue(50)]
+        [CommandOption("--reps <COUNT>"), DefaultValue(50), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Timed repetitions; the table shows the median.")]
         public int Repetitions { get; init; } = 50;
 
-        [CommandOption("--input-sets <COUNT>"), DefaultValue(4)]
+        [CommandOption("--input-sets <COUNT>"), DefaultValue(4), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Distinct input tensors rotated between repetitions, so caches do not flatter.")]
         public int InputSets { get; init; } = 4;
 

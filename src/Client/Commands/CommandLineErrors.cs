@@ -28,7 +28,9 @@ public static partial class CommandLineErrors
         string value = match.Groups[1].Value;
         int at = Array.FindIndex(args, a => a == value || a.EndsWith("=" + value, StringComparison.Ordinal));
         string? option = at < 0 ? null : args[at] == value ? (at > 0 && args[at - 1].StartsWith('-') ? args[at - 1] : null) : args[at][..args[at].IndexOf('=')];
-        return $"{option ?? "an option"} {value}: {reason.Message}";
+        return reason is OptionValueException number
+            ? $"{option ?? "an option"} must be {number.Takes}; got '{value}'."
+            : $"{option ?? "an option"} {value}: {reason.Message}";
     }
 
     [GeneratedRegex("^Failed to convert '(.*)' to ")]

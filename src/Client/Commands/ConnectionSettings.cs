@@ -34,7 +34,7 @@ public class ConnectionSettings : CommandSettings
     [DefaultValue("orchestrator")]
     public string ServiceId { get; init; } = "orchestrator";
 
-    [CommandOption("--connect-timeout <SECONDS>")]
+    [CommandOption("--connect-timeout <SECONDS>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("How long connecting to the cluster may take before the command fails, 1 to 3600 seconds.")]
     [DefaultValue(30)]
     public int ConnectTimeoutSeconds { get; init; } = 30;
@@ -47,7 +47,7 @@ public class ConnectionSettings : CommandSettings
             ? ValidationResult.Error($"--connect-timeout must be 1 to {MaxConnectTimeoutSeconds} seconds; got {ConnectTimeoutSeconds}.")
             : ValidationResult.Success();
 
-    [CommandOption("--max-message-mb <MB>")]
+    [CommandOption("--max-message-mb <MB>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Largest Orleans message this client accepts; must match the silos' Cluster:MaxMessageMB.")]
     [DefaultValue(100)]
     public int MaxMessageMB { get; init; } = 100;

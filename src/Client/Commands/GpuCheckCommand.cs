@@ -15,9 +15,9 @@ public sealed class GpuCheckCommand : AsyncCommand<GpuCheckCommand.Settings>
         [Description("Device to check: cuda:N (or cpu, to try the command without a GPU).")]
         public string Device { get; init; } = "cuda:0";
 
-        [CommandOption("--dtypes <LIST>"), DefaultValue("bf16,f16,f32,f64")]
-        [Description("Comma-separated dtypes to check: bf16, f16, f32, f64.")]
-        public string DTypes { get; init; } = "bf16,f16,f32,f64";
+        [CommandOption("--dtypes <LIST>"), DefaultValue("bfloat16,float16,float32,float64")]
+        [Description("Comma-separated dtypes to check: bfloat16, float16, float32, float64 (or bf16, f16, f32, f64), as for train's --dtype.")]
+        public string DTypes { get; init; } = "bfloat16,float16,float32,float64";
 
         /// <summary>--dtypes read (<see cref="Validate"/> has refused a list with an unknown name).</summary>
         public IReadOnlyList<ScalarType> DTypeList => DTypes.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(DTypeConverter.Read).ToList();

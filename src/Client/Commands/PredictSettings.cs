@@ -23,7 +23,7 @@ public sealed class PredictSettings : CheckpointSettings
     [Description("Where the model runs: cpu or cuda:N. Only one batch's inputs and outputs are on it at a time.")]
     public string Device { get; init; } = "cpu";
 
-    [CommandOption("-b|--batch-size <B>"), DefaultValue(4096)]
+    [CommandOption("-b|--batch-size <B>"), DefaultValue(4096), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Samples per forward pass.")]
     public int BatchSize { get; init; } = 4096;
 

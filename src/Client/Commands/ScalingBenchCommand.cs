@@ -14,7 +14,7 @@ public sealed class ScalingBenchCommand : AsyncCommand<ScalingBenchCommand.Setti
         [Description("GPUs to scale over, comma-separated (default: every GPU of this host). The first also runs the 1-GPU rows.")]
         public string? Devices { get; init; }
 
-        [CommandOption("--shared-workers <N>"), DefaultValue(2)]
+        [CommandOption("--shared-workers <N>"), DefaultValue(2), TypeConverter(typeof(WholeNumberConverter))]
         [Description("With a single GPU: workers sharing it in the scaling rows (checks the logic; no speed-up is expected).")]
         public int SharedWorkers { get; init; } = 2;
     }

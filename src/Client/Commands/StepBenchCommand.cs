@@ -18,14 +18,14 @@ public sealed class StepBenchCommand : AsyncCommand<StepBenchCommand.Settings>
         public string Device { get; init; } = "cuda:0";
 
         [CommandOption("--transport <KIND>"), DefaultValue("auto"), TypeConverter(typeof(EnumNameConverter<TransportChoice>))]
-        [Description("How the silo process's worker gets its slices: auto (CUDA IPC on a GPU), ipc, channel or message.")]
+        [Description("How the silo process's worker gets its slices: auto (CUDA IPC on a GPU), message, channel, process (reaches only silos of the coordinator's process) or ipc.")]
         public TransportChoice Transport { get; init; } = TransportChoice.Auto;
 
-        [CommandOption("--memory-steps <STEPS>"), DefaultValue(0)]
+        [CommandOption("--memory-steps <STEPS>"), DefaultValue(0), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Then train this many steps on the two silo processes, reading device and host memory as it goes (0: skip).")]
         public int MemorySteps { get; init; }
 
-        [CommandOption("--memory-every <STEPS>"), DefaultValue(100)]
+        [CommandOption("--memory-every <STEPS>"), DefaultValue(100), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Steps between memory readings of the --memory-steps run.")]
         public int MemoryEvery { get; init; } = 100;
     }

@@ -47,23 +47,23 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("float64, float32, float16 or bfloat16 (or f64, f32, f16, bf16). Half precision trains with float32 master weights and AdamW moments (what checkpoints save) and half-precision copies for the GEMMs; for large jobs prefer bfloat16, whose range holds MSE's small gradients. Default: float32.")]
     public TorchSharp.torch.ScalarType? DType { get; init; }
 
-    [CommandOption("--lr <RATE>")]
+    [CommandOption("--lr <RATE>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("AdamW learning rate. Default: 0.01.")]
     public double? LearningRate { get; init; }
 
-    [CommandOption("--beta1 <BETA>")]
+    [CommandOption("--beta1 <BETA>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("AdamW beta1. Default: 0.9.")]
     public double? Beta1 { get; init; }
 
-    [CommandOption("--beta2 <BETA>")]
+    [CommandOption("--beta2 <BETA>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("AdamW beta2. Default: 0.999.")]
     public double? Beta2 { get; init; }
 
-    [CommandOption("--eps <EPS>")]
+    [CommandOption("--eps <EPS>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("AdamW epsilon. Default: 1e-8.")]
     public double? Eps { get; init; }
 
-    [CommandOption("--weight-decay <WD>")]
+    [CommandOption("--weight-decay <WD>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("AdamW decoupled weight decay. Default: 0.01.")]
     public double? WeightDecay { get; init; }
 
@@ -79,11 +79,11 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("The step at which a cosine or linear schedule reaches --min-lr. Default: --steps, fixed when the job starts (a resumed job keeps it).")]
     public int? DecaySteps { get; init; }
 
-    [CommandOption("--min-lr <RATE>")]
+    [CommandOption("--min-lr <RATE>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("The floor a cosine or linear schedule decays to. Default: 0.")]
     public double? MinLearningRate { get; init; }
 
-    [CommandOption("--clip-norm <NORM>")]
+    [CommandOption("--clip-norm <NORM>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("Clip gradients by their global L2 norm over the whole job (trunk and every worker's shard, added up exactly before any update) to NORM, as torch.nn.utils.clip_grad_norm_; logged as train/grad_norm. Costs a reduction per step. Default: 0 (off).")]
     public double? ClipNorm { get; init; }
 
@@ -95,7 +95,7 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Per-group weights of the loss, N comma-separated numbers >= 0: loss = mean over groups of weight * group loss. Default: all 1.")]
     public string? LossWeights { get; init; }
 
-    [CommandOption("--val-fraction <F>")]
+    [CommandOption("--val-fraction <F>"), TypeConverter(typeof(RealNumberConverter))]
     [Description("Hold out the last F of the data file's samples (0 < F < 1; never trained on, as Keras' validation_split) and evaluate on them. Shuffle a file that is sorted. Default: 0 (none).")]
     public double? ValFraction { get; init; }
 
@@ -115,7 +115,7 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Training steps. Default: 1000.")]
     public int? Steps { get; init; }
 
-    [CommandOption("--seed <SEED>")]
+    [CommandOption("--seed <SEED>"), TypeConverter(typeof(LongWholeNumberConverter))]
     [Description("Seed of the initial weights (group g's weights depend only on seed and g). Default: 0.")]
     public long? Seed { get; init; }
 
@@ -135,11 +135,11 @@ public sealed class TrainSettings : ConnectionSettings
     [Description("Parquet: the columns holding the N*D_out targets, comma-separated, read group-major (value g*D_out+o is group g's output o): one list column of N*D_out numbers, N list columns of D_out (one per group) or N*D_out scalar columns. Default: targets.")]
     public string? TargetColumns { get; init; }
 
-    [CommandOption("--data-seed <SEED>")]
+    [CommandOption("--data-seed <SEED>"), TypeConverter(typeof(LongWholeNumberConverter))]
     [Description("Seed of the batches (synthetic features, file shuffling): batch i depends only on it and i. Default: 1.")]
     public long? DataSeed { get; init; }
 
-    [CommandOption("--teacher-seed <SEED>")]
+    [CommandOption("--teacher-seed <SEED>"), TypeConverter(typeof(LongWholeNumberConverter))]
     [Description("Seed of the synthetic teacher's weights. Default: 2.")]
     public long? TeacherSeed { get; init; }
 
@@ -160,12 +160,12 @@ public sealed class TrainSettings : ConnectionSettings
     [DefaultValue("cpu")]
     public string LocalDevices { get; init; } = "cpu";
 
-    [CommandOption("--local-silos <N>")]
+    [CommandOption("--local-silos <N>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Silos started in this process when no gateway is configured, each owning --local-devices (e.g. two silos sharing one GPU). Default: 1.")]
     [DefaultValue(1)]
     public int LocalSilos { get; init; } = 1;
 
-    [CommandOption("--local-processes <N>")]
+    [CommandOption("--local-processes <N>"), TypeConverter(typeof(WholeNumberConverter))]
     [Description("Silo host processes started beside the in-process silo(s) when no gateway is configured, each owning --local-devices; " +
                  "on one GPU, '--local-processes 1 --local-devices cuda:0' is the local single-GPU cluster of two processes (CUDA IPC between them). " +
                  "The silo host must be beside this program (as in the package) or named by ORCHESTRATOR_SILO_HOST. Default: 0.")]

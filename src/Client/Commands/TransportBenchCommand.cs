@@ -14,19 +14,19 @@ public sealed class TransportBenchCommand : AsyncCommand<TransportBenchCommand.S
         [Description("Comma-separated payload sizes in MiB.")]
         public string Sizes { get; init; } = "1,8,32,64";
 
-        [CommandOption("--reps <COUNT>"), DefaultValue(10)]
+        [CommandOption("--reps <COUNT>"), DefaultValue(10), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Transfers timed per size.")]
         public int Repetitions { get; init; } = 10;
 
-        [CommandOption("--warm-ups <COUNT>"), DefaultValue(DataChannelBenchmark.DefaultWarmUps)]
-        [Description("Untimed transfers per size before the timed ones, for each transport.")]
+        [CommandOption("--warmup|--warm-ups <COUNT>"), DefaultValue(DataChannelBenchmark.DefaultWarmUps), TypeConverter(typeof(WholeNumberConverter))]
+        [Description("Untimed transfers per size before the timed ones, for each transport (--warm-ups: the older spelling).")]
         public int WarmUps { get; init; } = DataChannelBenchmark.DefaultWarmUps;
 
-        [CommandOption("--connections <COUNT>"), DefaultValue(DataChannelOptions.DefaultConnections)]
+        [CommandOption("--connections <COUNT>"), DefaultValue(DataChannelOptions.DefaultConnections), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Connections the data channel stripes large transfers over (DataChannelOptions.Connections); 1 sends every transfer whole.")]
         public int Connections { get; init; } = DataChannelOptions.DefaultConnections;
 
-        [CommandOption("--chunk-kib <KIB>"), DefaultValue(DataChannelOptions.DefaultChunkBytes >> 10)]
+        [CommandOption("--chunk-kib <KIB>"), DefaultValue(DataChannelOptions.DefaultChunkBytes >> 10), TypeConverter(typeof(WholeNumberConverter))]
         [Description("Bytes per checksummed chunk, in KiB (DataChannelOptions.ChunkBytes); a transfer is striped over at most one connection per chunk.")]
         public int ChunkKiB { get; init; } = DataChannelOptions.DefaultChunkBytes >> 10;
 
@@ -35,7 +35,7 @@ public sealed class TransportBenchCommand : AsyncCommand<TransportBenchCommand.S
         public override Spectre.Console.ValidationResult Validate()
         {
             if (Repetitions < 1 || WarmUps < 0 || !Sizes.Split(',').All(s => int.TryParse(s, out int mib) && mib is > 0 and <= 1024))
-                return Spectre.Console.ValidationResult.Error("--sizes takes MiB values from 1 to 1024, --reps at least 1, --warm-ups at least 0");
+                return Spectre.Console.ValidationResult.Error("--sizes takes MiB values from 1 to 1024, --reps at least 1, --warmup at least 0");
             try
             {
                 Channel.Validate();

@@ -16,6 +16,8 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
     readonly Throughput throughput = new(Throughput.WarmupFor(spec.Steps - firstStep), clock);
     /// <summary>Sums of the device-side phase times over the run (ms): trunk fwd, towers fwd, loss, towers bwd, trunk bwd, whole step.</summary>
     readonly double[] phaseSums = new double[6];
+    /// <summary>The same sums when the warm-up ended, so that the summary's means are of the steady steps alone.</summary>
+    double[]? warmupPhaseSums;
     double? firstLoss;
     StepMetrics? last;
 
@@ -51,6 +53,7 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         last = metrics;
         double[] phases = [metrics.TrunkForwardMs, metrics.TowerForwardMs, metrics.LossMs, metrics.TowerBackwardMs, metrics.TrunkBackwardMs, metrics.TotalMs];
         for (int i = 0; i < phases.Length; i++) phaseSums[i] += phases[i];
+        if (throughput.Steps == throughput.WarmupSteps) warmupPhaseSums = [.. phaseSums];
         long step = metrics.Step;
         tensorboard?.Scalar("train/loss", metrics.Loss, step);
         tensorboard?.Scalar("train/samples_per_second", throughput.RecentSamplesPerSecond, step);
@@ -103,16 +106,19 @@ public sealed class TrainingReport(JobSpec spec, string? logDir, long firstStep 
         if (last is not null && firstLoss is { } first)
         {
             long taken = throughput.Steps;
-            double Mean(int phase) => phaseSums[phase] / taken;
+            // After the warm-up once a step after it has returned, as the wall-clock rate; before that over every step.
+            double[]? warm = taken > throughput.WarmupSteps ? warmupPhaseSums : null;
+            long counted = warm is null ? taken : taken - throughput.WarmupSteps;
+            double Mean(int phase) => (phaseSums[phase] - (warm?[phase] ?? 0)) / counted;
             Row("loss", $"{first:G5} -> {last.Loss:G5} ({first / last.Loss:F1}x lower)");
             Row("wall time", $"{throughput.ElapsedSeconds:F1} s for {taken} steps, of which the first {Math.Min(taken, throughput.WarmupSteps)} " +
                              $"(warm-up) took {throughput.WarmupSeconds:F1} s");
-            Row("samples/s", throughput.SteadySamplesPerSecond is { } steady
-                ? $"{steady:N0} after the warm-up; {throughput.SamplesPerSecond:N0} over the whole run (samples over wall time)"
+            Row("samples/s", throughput.SteadySamplesPerSecond is { } steadyRate
+                ? $"{steadyRate:N0} after the warm-up; {throughput.SamplesPerSecond:N0} over the whole run (samples over wall time)"
                 : $"{throughput.SamplesPerSecond:N0} over the whole run (samples over wall time; too short for a warm-up apart)");
             Row("ms per step", (throughput.SteadyMsPerStep is { } ms ? $"{ms:F2} wall clock after the warm-up; " : "") +
-                $"{Mean(5):F2} inside the coordinator (mean): trunk fwd {Mean(0):F2}, towers fwd {Mean(1):F2}, loss {Mean(2):F2}, " +
-                $"towers bwd {Mean(3):F2}, trunk bwd {Mean(4):F2}");
+                $"{Mean(5):F2} inside the coordinator ({(warm is null ? "mean over every step" : "mean after the warm-up")}): " +
+                $"trunk fwd {Mean(0):F2}, towers fwd {Mean(1):F2}, loss {Mean(2):F2}, towers bwd {Mean(3):F2}, trunk bwd {Mean(4):F2}");
         }
         if (logDir is not null) Row("tensorboard", Path.GetFullPath(logDir));
         return new Panel(table).Header($" {Markup.Escape(spec.Name)} ");

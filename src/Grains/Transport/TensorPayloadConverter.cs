@@ -43,7 +43,7 @@ public sealed class TensorPayloadConverter : IConverter<TensorPayload, TensorPay
         string Origin() => origin ?? throw new InvalidDataException($"{kind} tensor payload does not say where it came from.");
         return surrogate.Kind switch
         {
-            TensorPayloadKind.Message => TensorPayload.OfBytes(dtype, shape, surrogate.Data ?? throw new InvalidDataException("inline tensor payload has no data.")),
+            TensorPayloadKind.Message => TensorPayload.OfBytes(dtype, shape, surrogate.Data ?? throw new InvalidDataException("message tensor payload has no data.")),
             TensorPayloadKind.Channel => TensorPayload.OfChannel(dtype, shape, surrogate.Transfer, Origin()),
             TensorPayloadKind.Process => TensorPayload.OfProcess(dtype, shape, surrogate.Transfer, Origin()),
             TensorPayloadKind.Ipc => TensorPayload.OfIpc(dtype, shape, surrogate.Transfer,

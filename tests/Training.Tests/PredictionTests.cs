@@ -9,8 +9,10 @@ namespace Orchestrator.Training.Tests;
 
 /// <summary>
 /// `predict`'s model: a checkpoint's trunk and towers, run batch by batch, against the trainer that wrote the checkpoint
-/// and against the per-group loop reference.
+/// and against the per-group loop reference. In the tensor-lifetime collection: the streaming test counts live tensors,
+/// which tests running beside it would disturb.
 /// </summary>
+[Collection(nameof(TensorLifetimeTests))]
 public sealed class PredictionTests : IDisposable
 {
     readonly ScratchDirectory scratch = new();
